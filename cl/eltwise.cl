@@ -1,0 +1,38 @@
+/* eltwise.cl — per-element passes that GEMMs cannot fold: bias + activation, bias add,
+ * row gathers. Launched as 2-D ranges: dimension 0 over columns, dimension 1 over rows. */
+
+#define ACT_NONE 0
+#define ACT_QUICK_GELU 1 /* x * sigmoid(1.702 x): OpenAI's models */
+#define ACT_GELU 2       /* exact erf GELU: LAION / OpenCLIP models */
+
+__kernel void bias_act(__global float *h, __global const float *bias, const int cols, const int act)
+{
+    const int c = get_global_id(0);
+    if (c >= cols) return;
+    const size_t i = (size_t)get_global_id(1) * cols + c;
+    float v = h[i] + bias[c];
+    if (act == ACT_QUICK_GELU)
+        v = v * (1.0f / (1.0f + exp(-1.702f * v)));
+    else if (act == ACT_GELU)
+        v = 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
+    h[i] = v;
+}
+
+__kernel void add_bias(__global float *x, __global const float *bias, const int cols)
+{
+    const int c = get_global_id(0);
+    if (c >= cols) return;
+    x[(size_t)get_global_id(1) * cols + c] += bias[c];
+}
+
+/* dst[r] = src[idx[r]] (+ bias): picks the pooled token of each item. */
+__kernel void gather_rows(__global const float *src, __global const int *idx, const int has_bias,
+                          __global const float *bias, __global float *dst, const int cols)
+{
+    const int c = get_global_id(0);
+    if (c >= cols) return;
+    const int r = get_global_id(1);
+    float v = src[(size_t)idx[r] * cols + c];
+    if (has_bias) v += bias[c];
+    dst[(size_t)r * cols + c] = v;
+}

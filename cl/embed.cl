@@ -1,0 +1,38 @@
+/* embed.cl — the encoders' input stages: token + position embeddings, the ViT patch unfold
+ * (so the stride-P convolution becomes one GEMM) and class token + position embeddings. */
+
+/* x[row] = tok[ids[row]] + pos[row % T]; ids were range-checked on the host. */
+__kernel void text_embed(__global const int *ids, __global const float *tok, __global const float *pos,
+                         __global float *x, const int T, const int W)
+{
+    const int c = get_global_id(0);
+    if (c >= W) return;
+    const int row = get_global_id(1);
+    x[(size_t)row * W + c] = tok[(size_t)ids[row] * W + c] + pos[(size_t)(row % T) * W + c];
+}
+
+/* patches[(b*G + gy)*G + gx][(ch*P + ky)*P + kx] = pix[b][ch][gy*P + ky][gx*P + kx]:
+ * the column order of the conv weight [W, C, P, P] read as a [W, C*P*P] matrix. */
+__kernel void patch_unfold(__global const float *pix, __global float *patches, const int C, const int S,
+                           const int P, const int G)
+{
+    const int K = C * P * P;
+    const int k = get_global_id(0);
+    if (k >= K) return;
+    const int row = get_global_id(1);
+    const int b = row / (G * G), g = row % (G * G), gy = g / G, gx = g % G;
+    const int ch = k / (P * P), kk = k % (P * P), ky = kk / P, kx = kk % P;
+    patches[(size_t)row * K + k] = pix[(((size_t)b * C + ch) * S + gy * P + ky) * S + gx * P + kx];
+}
+
+/* x[b][0] = cls + pos[0]; x[b][t] = patch_out[b][t-1] + pos[t]. */
+__kernel void vit_embed(__global const float *patch_out, __global const float *cls, __global const float *pos,
+                        __global float *x, const int T, const int W)
+{
+    const int c = get_global_id(0);
+    if (c >= W) return;
+    const int row = get_global_id(1);
+    const int b = row / T, t = row % T;
+    const float v = t == 0 ? cls[c] : patch_out[((size_t)b * (T - 1) + t - 1) * W + c];
+    x[(size_t)row * W + c] = v + pos[(size_t)t * W + c];
+}

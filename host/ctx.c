@@ -1,0 +1,38 @@
+/* ctx.c — public context API: open a device, build the shared kernels. */
+#include <stdlib.h>
+
+#include "ctx.h"
+#include "err.h"
+
+clipcl_context_params clipcl_context_default_params(void)
+{
+    return (clipcl_context_params){.device = NULL, .profile = 0};
+}
+
+clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_context **out)
+{
+    if (!out) return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_context_create: out is NULL");
+    *out = NULL;
+    clipcl_context_params p = params ? *params : clipcl_context_default_params();
+    clipcl_context *c = calloc(1, sizeof *c);
+    if (!c) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
+    clipcl_status st = ocl_open(&c->cl, p.device, p.profile);
+    if (st) goto fail;
+    st = ops_init(&c->k, &c->cl);
+    if (st) goto fail;
+    *out = c;
+    return CLIPCL_OK;
+fail:
+    clipcl_context_free(c);
+    return st;
+}
+
+void clipcl_context_free(clipcl_context *c)
+{
+    if (!c) return;
+    ops_free(&c->k);
+    ocl_close(&c->cl);
+    free(c);
+}
+
+const clipcl_device_info *clipcl_context_device(const clipcl_context *c) { return c ? &c->cl.info : NULL; }

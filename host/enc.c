@@ -1,0 +1,231 @@
+/* enc.c — the two encoders: pre-LayerNorm transformer blocks (causal for text), the ViT and
+ * text input stages, pooling, projection and L2 normalization. A forward pass only enqueues
+ * work; the host waits once, when it reads the outputs.
+ *
+ * The residual stream x receives each block's two output GEMMs with beta = 1; their biases
+ * are "pending" and folded into the next LayerNorm (or the final gather), which saves a pass
+ * over x per GEMM. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "model.h"
+
+static clipcl_status ws_ensure(clipcl_model *m, int batch)
+{
+    workspace *ws = &m->ws;
+    if (ws->batch >= batch) return CLIPCL_OK;
+    model_ws_free(ws);
+    /* Each buffer is sized for the larger tower; both towers share them. */
+    size_t TWmax = 0, Wmax = 0, Tmax = 0, H = 0, E = (size_t)m->cfg.embed_dim, B = (size_t)batch;
+    const tower *ts[2] = {&m->text, &m->vision};
+    for (int i = 0; i < 2; i++) {
+        const tower *t = ts[i];
+        if (!t->present) continue;
+        size_t T = (size_t)t->tokens, W = (size_t)t->c.width, h = T * (size_t)t->c.ff;
+        if (t->c.patch_size) { /* vision: the unfolded patches also live in h */
+            size_t p = (T - 1) * 3 * (size_t)t->c.patch_size * t->c.patch_size;
+            if (p > h) h = p;
+        }
+        if (T * W > TWmax) TWmax = T * W;
+        if (W > Wmax) Wmax = W;
+        if (T > Tmax) Tmax = T;
+        if (h > H) H = h;
+    }
+    size_t pix = m->vision.present ? 3 * (size_t)m->vision.c.image_size * m->vision.c.image_size : 1;
+    ocl *o = &m->ctx->cl;
+    clipcl_status st;
+    if ((st = ocl_alloc(o, B * TWmax * sizeof(float), &ws->x, "activations (residual)")) ||
+        (st = ocl_alloc(o, B * TWmax * sizeof(float), &ws->ln, "activations (normalized)")) ||
+        (st = ocl_alloc(o, B * TWmax * 3 * sizeof(float), &ws->qkv, "activations (q, k, v)")) ||
+        (st = ocl_alloc(o, B * H * sizeof(float), &ws->h, "activations (MLP)")) ||
+        (st = ocl_alloc(o, B * sizeof(cl_int), &ws->idx, "pooling indices")) ||
+        (st = ocl_alloc(o, B * Tmax * sizeof(cl_int), &ws->ids, "token ids")) ||
+        (st = ocl_alloc(o, B * pix * sizeof(float), &ws->pix, "pixels")) ||
+        (st = ocl_alloc(o, B * Wmax * sizeof(float), &ws->pooled, "pooled states")) ||
+        (st = ocl_alloc(o, B * E * sizeof(float), &ws->feat, "features")) ||
+        (st = ocl_alloc(o, B * E * sizeof(float), &ws->emb, "embeddings"))) {
+        model_ws_free(ws);
+        return err_prefix(st, "batch of %d: ", batch);
+    }
+    ws->batch = batch;
+    return CLIPCL_OK;
+}
+
+/* Runs the transformer blocks on ws->x ([B*T, W]); returns the last pending bias. */
+static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int causal, cl_mem *pending)
+{
+    ops *k = &m->ctx->k;
+    workspace *ws = &m->ws;
+    const size_t rows = (size_t)B * t->tokens, W = (size_t)t->c.width, I = (size_t)t->c.ff;
+    cl_mem bias = NULL;
+    clipcl_status st = CLIPCL_OK;
+    for (int l = 0; l < t->c.layers && !st; l++) {
+        const layer_w *w = &t->layers[l];
+        if ((st = ops_layernorm(k, ws->x, bias, w->ln1_g, w->ln1_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
+            (st = ops_gemm_nt(k, rows, 3 * W, W, 1.0f, ws->ln, 0, w->qkv_w, 0, 0.0f, ws->qkv, 0)) ||
+            (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, B, t->tokens, t->c.heads, causal)) ||
+            (st = ops_gemm_nt(k, rows, W, W, 1.0f, ws->ln, 0, w->out_w, 0, 1.0f, ws->x, 0)) ||
+            (st = ops_layernorm(k, ws->x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
+            (st = ops_gemm_nt(k, rows, I, W, 1.0f, ws->ln, 0, w->fc1_w, 0, 0.0f, ws->h, 0)) ||
+            (st = ops_bias_act(k, ws->h, w->fc1_b, (int)rows, (int)I, t->c.act)) ||
+            (st = ops_gemm_nt(k, rows, W, I, 1.0f, ws->h, 0, w->fc2_w, 0, 1.0f, ws->x, 0)))
+            break;
+        bias = w->fc2_b;
+    }
+    *pending = bias;
+    return st;
+}
+
+/* pooled (ws->pooled, [B, W]) → features → embeddings, then reads the requested outputs. */
+static clipcl_status project(clipcl_model *m, const tower *t, int B, const clipcl_outputs *out, size_t item0)
+{
+    ops *k = &m->ctx->k;
+    ocl *o = &m->ctx->cl;
+    workspace *ws = &m->ws;
+    const size_t E = (size_t)m->cfg.embed_dim, W = (size_t)t->c.width;
+    clipcl_status st;
+    if ((st = ops_gemm_nt(k, (size_t)B, E, W, 1.0f, ws->pooled, 0, t->proj, 0, 0.0f, ws->feat, 0)) ||
+        (st = ops_l2norm(k, ws->feat, ws->emb, B, (int)E)))
+        return st;
+    if (out->pooled && (st = ocl_download(o, ws->pooled, 0, B * W * sizeof(float), out->pooled + item0 * W)))
+        return st;
+    if (out->features && (st = ocl_download(o, ws->feat, 0, B * E * sizeof(float), out->features + item0 * E)))
+        return st;
+    if (out->embeds && (st = ocl_download(o, ws->emb, 0, B * E * sizeof(float), out->embeds + item0 * E)))
+        return st;
+    return CLIPCL_OK;
+}
+
+static clipcl_status text_chunk(clipcl_model *m, const int32_t *ids, int B, const clipcl_outputs *out, size_t item0)
+{
+    const tower *t = &m->text;
+    ops *k = &m->ctx->k;
+    ocl *o = &m->ctx->cl;
+    workspace *ws = &m->ws;
+    const int T = t->tokens, W = t->c.width;
+    cl_int eos[256], *eos_heap = NULL, *eosp = eos;
+    if (B > 256) {
+        eos_heap = malloc((size_t)B * sizeof *eos_heap);
+        if (!eos_heap) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
+        eosp = eos_heap;
+    }
+    /* Pool at the first end-of-text token; OpenAI's argmax gives the same position. */
+    for (int b = 0; b < B; b++) {
+        const int32_t *row = ids + (size_t)b * T;
+        int pos = -1, amax = 0;
+        for (int i = 0; i < T; i++) {
+            if (row[i] == CLIPCL_EOT && pos < 0) pos = i;
+            if (row[i] > row[amax]) amax = i;
+        }
+        eosp[b] = b * T + (pos >= 0 ? pos : amax);
+    }
+    cl_mem pending;
+    clipcl_status st;
+    if ((st = ocl_upload(o, ws->ids, 0, (size_t)B * T * sizeof(cl_int), ids)) ||
+        (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), eosp)) ||
+        (st = ops_text_embed(k, ws->ids, t->tok_emb, t->pos_emb, ws->x, B * T, T, W)) ||
+        (st = blocks(m, t, B, 1, &pending)))
+        goto done;
+    if (out->last_hidden_state) {
+        if ((st = ops_layernorm(k, ws->x, pending, t->final_g, t->final_b, ws->ln, B * T, W, t->c.eps)) ||
+            (st = ops_gather_rows(k, ws->ln, ws->idx, NULL, ws->pooled, B, W)) ||
+            (st = ocl_download(o, ws->ln, 0, (size_t)B * T * W * sizeof(float),
+                               out->last_hidden_state + item0 * T * W)))
+            goto done;
+    } else {
+        if ((st = ops_gather_rows(k, ws->x, ws->idx, pending, ws->pooled, B, W)) ||
+            (st = ops_layernorm(k, ws->pooled, NULL, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps)))
+            goto done;
+    }
+    st = project(m, t, B, out, item0);
+done:
+    free(eos_heap);
+    return st;
+}
+
+static clipcl_status vision_chunk(clipcl_model *m, const float *pix, int B, const clipcl_outputs *out, size_t item0)
+{
+    const tower *t = &m->vision;
+    ops *k = &m->ctx->k;
+    ocl *o = &m->ctx->cl;
+    workspace *ws = &m->ws;
+    const int T = t->tokens, W = t->c.width, S = t->c.image_size, P = t->c.patch_size, C = t->c.channels;
+    const size_t npix = (size_t)C * S * S, G2 = (size_t)T - 1, K = (size_t)C * P * P;
+    cl_int cls[256], *cls_heap = NULL, *clsp = cls;
+    if (B > 256) {
+        cls_heap = malloc((size_t)B * sizeof *cls_heap);
+        if (!cls_heap) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
+        clsp = cls_heap;
+    }
+    for (int b = 0; b < B; b++) clsp[b] = b * T;
+    cl_mem pending;
+    clipcl_status st;
+    /* patches → h, patch embeddings → qkv (both free until the first block) */
+    if ((st = ocl_upload(o, ws->pix, 0, (size_t)B * npix * sizeof(float), pix)) ||
+        (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), clsp)) ||
+        (st = ops_patch_unfold(k, ws->pix, ws->h, B, C, S, P)) ||
+        (st = ops_gemm_nt(k, (size_t)B * G2, (size_t)W, K, 1.0f, ws->h, 0, t->patch_w, 0, 0.0f, ws->qkv, 0)) ||
+        (st = ops_vit_embed(k, ws->qkv, t->cls, t->pos_emb, ws->x, B, T, W)) ||
+        (st = ops_layernorm(k, ws->x, NULL, t->pre_g, t->pre_b, ws->x, B * T, W, t->c.eps)) ||
+        (st = blocks(m, t, B, 0, &pending)))
+        goto done;
+    if (out->last_hidden_state) {
+        if ((st = ops_add_bias(k, ws->x, pending, B * T, W)) ||
+            (st = ocl_download(o, ws->x, 0, (size_t)B * T * W * sizeof(float),
+                               out->last_hidden_state + item0 * T * W)))
+            goto done;
+        pending = NULL;
+    }
+    if ((st = ops_gather_rows(k, ws->x, ws->idx, pending, ws->pooled, B, W)) ||
+        (st = ops_layernorm(k, ws->pooled, NULL, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps)))
+        goto done;
+    st = project(m, t, B, out, item0);
+done:
+    free(cls_heap);
+    return st;
+}
+
+clipcl_status clipcl_encode_texts_ex(clipcl_model *m, const int32_t *ids, int n, const clipcl_outputs *out)
+{
+    if (!m || !ids || !out || n < 0) return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_encode_texts: bad argument");
+    if (!m->text.present) return err_set(CLIPCL_ERR_INVALID_ARG, "the model was loaded without its text tower");
+    const int T = m->text.tokens, V = m->text.c.vocab;
+    for (size_t i = 0; i < (size_t)n * T; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return err_set(CLIPCL_ERR_INVALID_ARG, "token id %d (text %zu, position %zu) is outside the vocabulary of %d",
+                           (int)ids[i], i / T, i % T, V);
+    for (int i0 = 0; i0 < n; i0 += m->max_batch) {
+        int B = n - i0 < m->max_batch ? n - i0 : m->max_batch;
+        clipcl_status st = ws_ensure(m, B);
+        if (!st) st = text_chunk(m, ids + (size_t)i0 * T, B, out, (size_t)i0);
+        if (st) return st;
+    }
+    return CLIPCL_OK;
+}
+
+clipcl_status clipcl_encode_images_ex(clipcl_model *m, const float *pix, int n, const clipcl_outputs *out)
+{
+    if (!m || !pix || !out || n < 0) return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_encode_images: bad argument");
+    if (!m->vision.present) return err_set(CLIPCL_ERR_INVALID_ARG, "the model was loaded without its image tower");
+    const size_t npix = clipcl_model_pixels_per_image(m);
+    for (int i0 = 0; i0 < n; i0 += m->max_batch) {
+        int B = n - i0 < m->max_batch ? n - i0 : m->max_batch;
+        clipcl_status st = ws_ensure(m, B);
+        if (!st) st = vision_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0);
+        if (st) return st;
+    }
+    return CLIPCL_OK;
+}
+
+clipcl_status clipcl_encode_texts(clipcl_model *m, const int32_t *ids, int n, float *embeds)
+{
+    clipcl_outputs o = {.embeds = embeds};
+    return clipcl_encode_texts_ex(m, ids, n, &o);
+}
+
+clipcl_status clipcl_encode_images(clipcl_model *m, const float *pix, int n, float *embeds)
+{
+    clipcl_outputs o = {.embeds = embeds};
+    return clipcl_encode_images_ex(m, pix, n, &o);
+}

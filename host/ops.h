@@ -1,0 +1,49 @@
+/* ops.h — launches of clipcl's own kernels (the .cl files in cl/) and of CLBlast's GEMMs. Each op only
+ * enqueues work on the context's in-order queue: no waits, no host round trips. Activations
+ * are row-major float32 matrices. */
+#ifndef CLIPCL_OPS_H
+#define CLIPCL_OPS_H
+
+#include "ocl.h"
+
+enum { OPS_ACT_NONE = 0, OPS_ACT_QUICK_GELU = 1, OPS_ACT_GELU = 2 }; /* as in cl/eltwise.cl */
+
+typedef struct ops {
+    ocl *o;
+    cl_kernel layernorm, l2norm, bias_act, add_bias, gather_rows, text_embed, patch_unfold, vit_embed;
+} ops;
+
+/* Attention kernel specialised for one head dimension. */
+typedef struct ops_attn {
+    cl_kernel k;
+    int head_dim, wg;
+} ops_attn;
+
+clipcl_status ops_init(ops *k, ocl *o);
+void ops_free(ops *k);
+
+/* y = LayerNorm(x (+ bias)) over rows of `width`; with bias, x gets x + bias written back. */
+clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, int rows,
+                            int width, float eps);
+clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width);
+/* h = act(h + bias) in place. */
+clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, int act);
+clipcl_status ops_add_bias(ops *k, cl_mem x, cl_mem bias, int rows, int cols);
+/* dst[r] = src[idx[r]] (+ bias); bias may be NULL. */
+clipcl_status ops_gather_rows(ops *k, cl_mem src, cl_mem idx, cl_mem bias, cl_mem dst, int rows, int cols);
+clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, cl_mem pos, cl_mem x, int rows, int T, int W);
+clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P);
+clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W);
+
+clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out);
+void ops_attn_free(ops_attn *a);
+/* out[b,t] = softmax(q k^T / sqrt(d) (+ causal mask)) v for every head; see cl/attn.cl. */
+clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, int B, int T,
+                            int heads, int causal);
+
+/* C[M,N] = alpha * A[M,K] * B[N,K]^T + beta * C (row-major, dense, offsets in floats):
+ * B is a weight in PyTorch's [out, in] layout. Done by CLBlast. */
+clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_mem A, size_t a_off, cl_mem B,
+                          size_t b_off, float beta, cl_mem C, size_t c_off);
+
+#endif
