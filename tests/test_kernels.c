@@ -1,0 +1,333 @@
+/* test_kernels.c — every kernel in cl/ (and the GEMM wrapper) against a plain-C reference in
+ * double precision, on random inputs and awkward shapes: widths not a multiple of 4 or 16,
+ * one head, head dims 8/12/64, sequence lengths 1, 17, 50, 77, 197, 257. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "testutil.h"
+
+static clipcl_context *ctx;
+static ops *K;
+static ocl *O;
+
+static void setup(void)
+{
+    ctx = tu_context();
+    K = &ctx->k;
+    O = &ctx->cl;
+}
+
+static void teardown(void) { clipcl_context_free(ctx); }
+
+static cl_mem dev(const void *host, size_t bytes)
+{
+    cl_mem m;
+    ck_assert_msg(ocl_alloc(O, bytes, &m, "test") == CLIPCL_OK, "%s", clipcl_errmsg());
+    if (host) ck_assert(ocl_upload(O, m, 0, bytes, host) == CLIPCL_OK);
+    return m;
+}
+
+static float *get(cl_mem m, size_t n)
+{
+    float *h = malloc(n * sizeof *h);
+    ck_assert_msg(ocl_download(O, m, 0, n * sizeof *h, h) == CLIPCL_OK, "%s", clipcl_errmsg());
+    return h;
+}
+
+static float *rnd(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    tu_rand(x, n, seed, lo, hi);
+    return x;
+}
+
+#define OK(call) ck_assert_msg((call) == CLIPCL_OK, "%s: %s", #call, clipcl_errmsg())
+
+static void check_close(const float *got, const double *want, size_t n, double tol, const char *what)
+{
+    double dmax = 0, wmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - want[i]);
+        if (!(d <= dmax)) dmax = d;
+        if (fabs(want[i]) > wmax) wmax = fabs(want[i]);
+    }
+    double rel = wmax > 0 ? dmax / wmax : dmax;
+    ck_assert_msg(rel <= tol, "%s: max rel err %.3g > %.3g", what, rel, tol);
+}
+
+START_TEST(test_layernorm)
+{
+    const int widths[] = {1, 3, 17, 48, 129, 768}, rows_list[] = {1, 5};
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (int ri = 0; ri < 2; ri++)
+            for (int with_bias = 0; with_bias < 2; with_bias++)
+                for (int inplace = 0; inplace < 2; inplace++) {
+                    int W = widths[wi], R = rows_list[ri];
+                    size_t n = (size_t)W * R;
+                    float *x = rnd(n, 1 + wi, -3, 5), *b = rnd(W, 2, -1, 1), *g = rnd(W, 3, 0.5f, 1.5f),
+                          *be = rnd(W, 4, -0.5f, 0.5f);
+                    cl_mem dx = dev(x, n * 4), db = dev(b, W * 4), dg = dev(g, W * 4), dbe = dev(be, W * 4);
+                    cl_mem dy = inplace ? dx : dev(NULL, n * 4);
+                    OK(ops_layernorm(K, dx, with_bias ? db : NULL, dg, dbe, dy, R, W, 1e-5f));
+                    float *y = get(dy, n), *xb = get(dx, n);
+                    double *want = malloc(n * sizeof *want), *wantx = malloc(n * sizeof *wantx);
+                    for (int r = 0; r < R; r++) {
+                        double mean = 0, var = 0;
+                        for (int i = 0; i < W; i++) {
+                            wantx[r * W + i] = (double)x[r * W + i] + (with_bias ? b[i] : 0);
+                            mean += wantx[r * W + i];
+                        }
+                        mean /= W;
+                        for (int i = 0; i < W; i++) var += pow(wantx[r * W + i] - mean, 2);
+                        var /= W;
+                        for (int i = 0; i < W; i++)
+                            want[r * W + i] = (wantx[r * W + i] - mean) / sqrt(var + 1e-5) * g[i] + be[i];
+                    }
+                    check_close(y, want, n, 1e-5, "layernorm");
+                    if (!inplace) check_close(xb, wantx, n, 1e-6, "layernorm bias write-back");
+                    free(want), free(wantx), free(y), free(xb), free(x), free(b), free(g), free(be);
+                    if (!inplace) ocl_release(&dy);
+                    ocl_release(&dx), ocl_release(&db), ocl_release(&dg), ocl_release(&dbe);
+                }
+}
+END_TEST
+
+START_TEST(test_l2norm)
+{
+    const int widths[] = {1, 7, 24, 130, 512};
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+        int W = widths[wi], R = 3;
+        size_t n = (size_t)W * R;
+        float *x = rnd(n, 10 + wi, -2, 2);
+        cl_mem dx = dev(x, n * 4), dy = dev(NULL, n * 4);
+        OK(ops_l2norm(K, dx, dy, R, W));
+        float *y = get(dy, n);
+        double *want = malloc(n * sizeof *want);
+        for (int r = 0; r < R; r++) {
+            double ss = 0;
+            for (int i = 0; i < W; i++) ss += (double)x[r * W + i] * x[r * W + i];
+            for (int i = 0; i < W; i++) want[r * W + i] = x[r * W + i] / sqrt(ss);
+        }
+        check_close(y, want, n, 1e-6, "l2norm");
+        free(x), free(y), free(want);
+        ocl_release(&dx), ocl_release(&dy);
+    }
+}
+END_TEST
+
+START_TEST(test_bias_act_add_bias)
+{
+    const int cols_list[] = {1, 13, 100, 3072};
+    for (int act = 0; act < 3; act++)
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof *cols_list; ci++) {
+            int C = cols_list[ci], R = 3;
+            size_t n = (size_t)C * R;
+            float *h = rnd(n, 20 + ci, -6, 6), *b = rnd(C, 21, -1, 1);
+            cl_mem dh = dev(h, n * 4), db = dev(b, C * 4);
+            OK(ops_bias_act(K, dh, db, R, C, act));
+            float *y = get(dh, n);
+            double *want = malloc(n * sizeof *want);
+            for (size_t i = 0; i < n; i++) {
+                double v = (double)h[i] + b[i % C];
+                if (act == OPS_ACT_QUICK_GELU) v = v / (1 + exp(-1.702 * v));
+                if (act == OPS_ACT_GELU) v = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+                want[i] = v;
+            }
+            check_close(y, want, n, 2e-6, "bias_act");
+            free(y);
+            /* add_bias on the same data */
+            OK(ocl_upload(O, dh, 0, n * 4, h));
+            OK(ops_add_bias(K, dh, db, R, C));
+            y = get(dh, n);
+            for (size_t i = 0; i < n; i++) want[i] = (double)h[i] + b[i % C];
+            check_close(y, want, n, 1e-7, "add_bias");
+            free(h), free(b), free(y), free(want);
+            ocl_release(&dh), ocl_release(&db);
+        }
+}
+END_TEST
+
+START_TEST(test_gather_rows)
+{
+    int W = 37, R = 9;
+    float *src = rnd((size_t)W * R, 30, -1, 1), *b = rnd(W, 31, -1, 1);
+    cl_int idx[4] = {8, 0, 3, 3};
+    cl_mem ds = dev(src, (size_t)W * R * 4), db = dev(b, W * 4), di = dev(idx, sizeof idx), dd = dev(NULL, 4 * W * 4);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        OK(ops_gather_rows(K, ds, di, with_bias ? db : NULL, dd, 4, W));
+        float *y = get(dd, 4 * (size_t)W);
+        double want[4 * 37];
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < W; c++) want[r * W + c] = (double)(src[idx[r] * W + c] + (with_bias ? b[c] : 0.0f)); /* float add, exact */
+        check_close(y, want, 4 * (size_t)W, 0, "gather_rows");
+        free(y);
+    }
+    free(src), free(b);
+    ocl_release(&ds), ocl_release(&db), ocl_release(&di), ocl_release(&dd);
+}
+END_TEST
+
+START_TEST(test_text_embed)
+{
+    int V = 11, T = 5, W = 19, B = 3;
+    float *tok = rnd((size_t)V * W, 40, -1, 1), *pos = rnd((size_t)T * W, 41, -1, 1);
+    cl_int ids[15];
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 7 + 3) % V;
+    cl_mem dt = dev(tok, (size_t)V * W * 4), dp = dev(pos, (size_t)T * W * 4), di = dev(ids, sizeof ids),
+           dx = dev(NULL, (size_t)B * T * W * 4);
+    OK(ops_text_embed(K, di, dt, dp, dx, B * T, T, W));
+    float *x = get(dx, (size_t)B * T * W);
+    double *want = malloc((size_t)B * T * W * sizeof *want);
+    for (int r = 0; r < B * T; r++)
+        for (int c = 0; c < W; c++) want[r * W + c] = (double)tok[ids[r] * W + c] + pos[(r % T) * W + c];
+    check_close(x, want, (size_t)B * T * W, 1e-7, "text_embed");
+    free(tok), free(pos), free(x), free(want);
+    ocl_release(&dt), ocl_release(&dp), ocl_release(&di), ocl_release(&dx);
+}
+END_TEST
+
+/* Patch unfold + GEMM + class/position embedding == a stride-P convolution. */
+START_TEST(test_patch_embed)
+{
+    const int cases[][3] = {{42, 10, 13}, {40, 14, 8}, {16, 16, 5}, {17, 4, 6}}; /* S, P, W */
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int S = cases[ci][0], P = cases[ci][1], W = cases[ci][2], B = 2, G = S / P, T = G * G + 1, Kd = 3 * P * P;
+        float *pix = rnd((size_t)B * 3 * S * S, 50 + ci, -2, 2), *w = rnd((size_t)W * Kd, 51, -0.1f, 0.1f),
+              *cls = rnd(W, 52, -1, 1), *pos = rnd((size_t)T * W, 53, -1, 1);
+        cl_mem dpix = dev(pix, (size_t)B * 3 * S * S * 4), dw = dev(w, (size_t)W * Kd * 4), dc = dev(cls, W * 4),
+               dpos = dev(pos, (size_t)T * W * 4), dpat = dev(NULL, (size_t)B * G * G * Kd * 4),
+               dout = dev(NULL, (size_t)B * G * G * W * 4), dx = dev(NULL, (size_t)B * T * W * 4);
+        OK(ops_patch_unfold(K, dpix, dpat, B, 3, S, P));
+        OK(ops_gemm_nt(K, (size_t)B * G * G, W, Kd, 1.0f, dpat, 0, dw, 0, 0.0f, dout, 0));
+        OK(ops_vit_embed(K, dout, dc, dpos, dx, B, T, W));
+        float *x = get(dx, (size_t)B * T * W);
+        double *want = malloc((size_t)B * T * W * sizeof *want);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                for (int o = 0; o < W; o++) {
+                    double v = 0;
+                    if (t == 0) {
+                        v = cls[o];
+                    } else {
+                        int gy = (t - 1) / G, gx = (t - 1) % G;
+                        for (int c = 0; c < 3; c++)
+                            for (int ky = 0; ky < P; ky++)
+                                for (int kx = 0; kx < P; kx++)
+                                    v += (double)w[((o * 3 + c) * P + ky) * P + kx] *
+                                         pix[(((size_t)b * 3 + c) * S + gy * P + ky) * S + gx * P + kx];
+                    }
+                    want[((size_t)b * T + t) * W + o] = v + pos[t * W + o];
+                }
+        check_close(x, want, (size_t)B * T * W, 1e-5, "patch embedding");
+        free(pix), free(w), free(cls), free(pos), free(x), free(want);
+        ocl_release(&dpix), ocl_release(&dw), ocl_release(&dc), ocl_release(&dpos), ocl_release(&dpat);
+        ocl_release(&dout), ocl_release(&dx);
+    }
+}
+END_TEST
+
+static void attention_ref(const float *qkv, const float *bias, double *out, int B, int T, int H, int D, int causal)
+{
+    int W = H * D;
+    double *s = malloc((size_t)T * sizeof *s);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                const float *q = qkv + ((size_t)b * T + i) * 3 * W + h * D;
+                int n = causal ? i + 1 : T;
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < n; j++) {
+                    const float *k = qkv + ((size_t)b * T + j) * 3 * W + W + h * D;
+                    double d = 0;
+                    for (int e = 0; e < D; e++) d += ((double)q[e] + bias[h * D + e]) * ((double)k[e] + bias[W + h * D + e]);
+                    s[j] = d / sqrt((double)D);
+                    if (s[j] > mx) mx = s[j];
+                }
+                for (int j = 0; j < n; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int e = 0; e < D; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < n; j++)
+                        acc += s[j] * ((double)qkv[((size_t)b * T + j) * 3 * W + 2 * W + h * D + e] + bias[2 * W + h * D + e]);
+                    out[((size_t)b * T + i) * W + h * D + e] = acc / sum;
+                }
+            }
+    free(s);
+}
+
+START_TEST(test_attention)
+{
+    const int Ts[] = {1, 17, 50, 77, 197, 257};
+    const int dims[][2] = {{8, 1}, {12, 3}, {64, 2}, {5, 1}}; /* head dim, heads */
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+        ops_attn a = {0};
+        OK(ops_attn_create(K, dims[di][0], &a));
+        for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++)
+            for (int causal = 0; causal < 2; causal++) {
+                int D = dims[di][0], H = dims[di][1], T = Ts[ti], B = 2, W = H * D;
+                if (D == 64 && T > 77 && causal) continue; /* text never has long sequences */
+                size_t nq = (size_t)B * T * 3 * W, no = (size_t)B * T * W;
+                float *qkv = rnd(nq, 60 + ti + di, -2, 2), *bias = rnd(3 * W, 61, -0.5f, 0.5f);
+                cl_mem dq = dev(qkv, nq * 4), db = dev(bias, 3 * W * 4), dout = dev(NULL, no * 4);
+                OK(ops_attention(K, &a, dq, db, dout, B, T, H, causal));
+                float *got = get(dout, no);
+                double *want = malloc(no * sizeof *want);
+                attention_ref(qkv, bias, want, B, T, H, D, causal);
+                char what[96];
+                snprintf(what, sizeof what, "attention D=%d H=%d T=%d causal=%d", D, H, T, causal);
+                check_close(got, want, no, 2e-6, what);
+                free(qkv), free(bias), free(got), free(want);
+                ocl_release(&dq), ocl_release(&db), ocl_release(&dout);
+            }
+        ops_attn_free(&a);
+    }
+}
+END_TEST
+
+START_TEST(test_gemm_nt)
+{
+    const int shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {33, 1, 64}, {100, 24, 48}, {13, 129, 257}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
+        float *a = rnd((size_t)M * Kd, 70 + si, -1, 1), *b = rnd((size_t)N * Kd, 71, -1, 1),
+              *c = rnd((size_t)M * N, 72, -1, 1);
+        cl_mem da = dev(a, (size_t)M * Kd * 4), dbm = dev(b, (size_t)N * Kd * 4), dc = dev(c, (size_t)M * N * 4);
+        OK(ops_gemm_nt(K, M, N, Kd, 0.5f, da, 0, dbm, 0, 1.0f, dc, 0)); /* accumulate, as into x */
+        float *got = get(dc, (size_t)M * N);
+        double *want = malloc((size_t)M * N * sizeof *want);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double s = 0;
+                for (int k = 0; k < Kd; k++) s += (double)a[i * Kd + k] * b[j * Kd + k];
+                want[i * N + j] = 0.5 * s + c[i * N + j];
+            }
+        check_close(got, want, (size_t)M * N, 1e-5, "gemm_nt");
+        free(a), free(b), free(c), free(got), free(want);
+        ocl_release(&da), ocl_release(&dbm), ocl_release(&dc);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("kernels");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 1800);
+    tcase_add_test(tc, test_layernorm);
+    tcase_add_test(tc, test_l2norm);
+    tcase_add_test(tc, test_bias_act_add_bias);
+    tcase_add_test(tc, test_gather_rows);
+    tcase_add_test(tc, test_text_embed);
+    tcase_add_test(tc, test_patch_embed);
+    tcase_add_test(tc, test_attention);
+    tcase_add_test(tc, test_gemm_nt);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
