@@ -15,7 +15,7 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
 {
     workspace *ws = &m->ws;
     if (ws->batch >= batch) return CLIPCL_OK;
-    model_ws_free(ws);
+    model_ws_free(m);
     /* Each buffer is sized for the larger tower; both towers share them. */
     size_t TWmax = 0, Wmax = 0, Tmax = 0, H = 0, E = (size_t)m->cfg.embed_dim, B = (size_t)batch;
     const tower *ts[2] = {&m->text, &m->vision};
@@ -45,7 +45,7 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
         (st = ocl_alloc(o, B * Wmax * sizeof(float), &ws->pooled, "pooled states")) ||
         (st = ocl_alloc(o, B * E * sizeof(float), &ws->feat, "features")) ||
         (st = ocl_alloc(o, B * E * sizeof(float), &ws->emb, "embeddings"))) {
-        model_ws_free(ws);
+        model_ws_free(m);
         return err_prefix(st, "batch of %d: ", batch);
     }
     ws->batch = batch;

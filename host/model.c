@@ -241,12 +241,12 @@ fail:
     return st;
 }
 
-static void free_tower(tower *t)
+static void free_tower(ocl *o, tower *t)
 {
     if (t->layers) {
         for (int l = 0; l < t->c.layers; l++) {
             cl_mem *w = (cl_mem *)&t->layers[l];
-            for (size_t i = 0; i < sizeof(layer_w) / sizeof(cl_mem); i++) ocl_release(&w[i]);
+            for (size_t i = 0; i < sizeof(layer_w) / sizeof(cl_mem); i++) ocl_release(o, &w[i]);
         }
         free(t->layers);
         t->layers = NULL;
@@ -254,13 +254,14 @@ static void free_tower(tower *t)
     ops_attn_free(&t->attn);
     cl_mem *all[] = {&t->final_g, &t->final_b, &t->proj, &t->tok_emb, &t->pos_emb,
                      &t->patch_w, &t->cls,     &t->pre_g, &t->pre_b};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(o, all[i]);
 }
 
-void model_ws_free(workspace *ws)
+void model_ws_free(clipcl_model *m)
 {
+    workspace *ws = &m->ws;
     cl_mem *all[] = {&ws->x, &ws->ln, &ws->qkv, &ws->h, &ws->idx, &ws->ids, &ws->pix, &ws->pooled, &ws->feat, &ws->emb};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(&m->ctx->cl, all[i]);
     ws->batch = 0;
 }
 
@@ -268,9 +269,9 @@ void clipcl_model_free(clipcl_model *m)
 {
     if (!m) return;
     if (m->ctx && m->ctx->cl.queue) clFinish(m->ctx->cl.queue);
-    model_ws_free(&m->ws);
-    free_tower(&m->text);
-    free_tower(&m->vision);
+    model_ws_free(m);
+    free_tower(&m->ctx->cl, &m->text);
+    free_tower(&m->ctx->cl, &m->vision);
     clipcl_tokenizer_free(m->tok);
     free(m);
 }

@@ -42,6 +42,6 @@ struct clipcl_model {
     workspace ws;
 };
 
-void model_ws_free(workspace *ws);
+void model_ws_free(clipcl_model *m);
 
 #endif

@@ -338,6 +338,8 @@ clipcl_status ocl_alloc(ocl *o, size_t bytes, cl_mem *out, const char *what)
         ocl_fail(e, "clCreateBuffer");
         return err_prefix(CLIPCL_ERR_NOMEM, "allocating %zu bytes for %s: ", bytes, what);
     }
+    o->mem_current += bytes;
+    if (o->mem_current > o->mem_peak) o->mem_peak = o->mem_current;
     return CLIPCL_OK;
 }
 
@@ -355,9 +357,13 @@ clipcl_status ocl_download(ocl *o, cl_mem buf, size_t offset, size_t bytes, void
     return e == CL_SUCCESS ? CLIPCL_OK : ocl_fail(e, "clEnqueueReadBuffer");
 }
 
-void ocl_release(cl_mem *buf)
+void ocl_release(ocl *o, cl_mem *buf)
 {
-    if (*buf) clReleaseMemObject(*buf);
+    if (!*buf) return;
+    size_t size = 0;
+    if (clGetMemObjectInfo(*buf, CL_MEM_SIZE, sizeof size, &size, NULL) == CL_SUCCESS && size <= o->mem_current)
+        o->mem_current -= size;
+    clReleaseMemObject(*buf);
     *buf = NULL;
 }
 
@@ -379,7 +385,8 @@ clipcl_status ocl_setargs(cl_kernel k, const char *kname, int n, ...)
     return CLIPCL_OK;
 }
 
-clipcl_status ocl_run(ocl *o, cl_kernel k, const char *kname, int dims, const size_t *global, const size_t *local)
+clipcl_status ocl_run(ocl *o, cl_kernel k, const char *kname, int dims, const size_t *global, const size_t *local,
+                      cl_event *ev)
 {
     size_t g[3];
     for (int i = 0; i < dims; i++) {
@@ -387,7 +394,7 @@ clipcl_status ocl_run(ocl *o, cl_kernel k, const char *kname, int dims, const si
         if (local && local[i]) g[i] = (g[i] + local[i] - 1) / local[i] * local[i];
         if (g[i] == 0) return CLIPCL_OK; /* nothing to do */
     }
-    cl_int e = clEnqueueNDRangeKernel(o->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL, NULL);
+    cl_int e = clEnqueueNDRangeKernel(o->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL, ev);
     if (e != CL_SUCCESS) return err_set(CLIPCL_ERR_OPENCL, "clEnqueueNDRangeKernel(%s) failed: %s (%d)", kname,
                                         ocl_errstr(e), (int)e);
     return CLIPCL_OK;

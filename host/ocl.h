@@ -27,6 +27,7 @@ typedef struct ocl {
     int profile;
     int n_programs;
     ocl_program_entry programs[OCL_MAX_PROGRAMS];
+    uint64_t mem_current, mem_peak; /* bytes in buffers made by ocl_alloc */
 } ocl;
 
 /* Human name of an OpenCL error code ("CL_OUT_OF_RESOURCES"). */
@@ -51,14 +52,16 @@ clipcl_status ocl_kernel(ocl *o, const char *source, const char *options, const 
 clipcl_status ocl_alloc(ocl *o, size_t bytes, cl_mem *out, const char *what);
 clipcl_status ocl_upload(ocl *o, cl_mem buf, size_t offset, size_t bytes, const void *src);
 clipcl_status ocl_download(ocl *o, cl_mem buf, size_t offset, size_t bytes, void *dst);
-void ocl_release(cl_mem *buf);
+/* Releases a buffer made by ocl_alloc (NULL is fine) and sets *buf to NULL. */
+void ocl_release(ocl *o, cl_mem *buf);
 
 /* Sets n kernel arguments given as (size_t size, const void *ptr) pairs, most easily with
  * OCL_A: ocl_setargs(k, "layernorm", 3, OCL_A(x), OCL_A(y), OCL_A(width)). */
 clipcl_status ocl_setargs(cl_kernel k, const char *kname, int n, ...);
 #define OCL_A(v) sizeof(v), (const void *)&(v)
-/* Enqueues a 1-3D range; global sizes are rounded up to multiples of local. */
+/* Enqueues a 1-3D range; global sizes are rounded up to multiples of local. ev (may be NULL)
+ * receives the launch's event, for profiling. */
 clipcl_status ocl_run(ocl *o, cl_kernel k, const char *kname, int dims, const size_t *global,
-                      const size_t *local);
+                      const size_t *local, cl_event *ev);
 
 #endif

@@ -4,7 +4,10 @@
 #include <clblast_c.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "ctx.h"
 #include "err.h"
 
 #define NORM_WG 128  /* must match the -DNORM_WG given to norm.cl */
@@ -32,6 +35,10 @@ clipcl_status ops_init(ops *k, ocl *o)
 
 void ops_free(ops *k)
 {
+    ops_profile_flush(k);
+    free(k->evs);
+    k->evs = NULL;
+    k->cap_evs = 0;
     cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->add_bias,
                         &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
@@ -40,12 +47,56 @@ void ops_free(ops *k)
     }
 }
 
-/* Launches a kernel over a cols × rows grid (dimension 0 = columns). */
-static clipcl_status run2d(ops *k, cl_kernel kern, const char *name, int cols, int rows)
+static const char *const kind_names[CLIPCL_OP_KINDS] = {"gemm", "attention", "norm", "elementwise"};
+
+clipcl_status ops_profile_flush(ops *k)
+{
+    clipcl_status st = CLIPCL_OK;
+    for (int i = 0; i < k->n_evs; i++) {
+        ops_event *e = &k->evs[i];
+        if (!e->ev) continue;
+        cl_ulong t0 = 0, t1 = 0;
+        cl_int rc = clWaitForEvents(1, &e->ev);
+        if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(e->ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+        if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(e->ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+        if (rc != CL_SUCCESS && !st) st = ocl_fail(rc, "clGetEventProfilingInfo");
+        clipcl_op_stats *s = &k->stats[e->kind];
+        s->count++;
+        s->ms += t1 > t0 ? (double)(t1 - t0) * 1e-6 : 0.0;
+        s->flop += e->flops;
+        s->bytes += e->bytes;
+        clReleaseEvent(e->ev);
+    }
+    k->n_evs = 0;
+    return st;
+}
+
+/* Where a launch should put its event: NULL unless profiling. */
+static cl_event *prof_slot(ops *k, int kind, double flops, double bytes)
+{
+    if (!k->o->profile) return NULL;
+    if (k->n_evs == k->cap_evs) {
+        if (k->n_evs >= 16384) {
+            ops_profile_flush(k); /* bounded memory in long runs */
+        } else {
+            int cap = k->cap_evs ? 2 * k->cap_evs : 256;
+            ops_event *e = realloc(k->evs, (size_t)cap * sizeof *e);
+            if (!e) return NULL; /* profiling is best effort */
+            k->evs = e;
+            k->cap_evs = cap;
+        }
+    }
+    ops_event *e = &k->evs[k->n_evs++];
+    *e = (ops_event){kind, flops, bytes, NULL};
+    return &e->ev;
+}
+
+/* Launches an element-wise kernel over a cols × rows grid (dimension 0 = columns). */
+static clipcl_status run2d(ops *k, cl_kernel kern, const char *name, int cols, int rows, int kind, double bytes)
 {
     size_t local[2] = {cols < COL_TILE ? (size_t)cols : COL_TILE, 1};
     size_t global[2] = {(size_t)cols, (size_t)rows};
-    return ocl_run(k->o, kern, name, 2, global, local);
+    return ocl_run(k->o, kern, name, 2, global, local, prof_slot(k, kind, 0, bytes));
 }
 
 clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, int rows,
@@ -57,7 +108,8 @@ clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem 
                                    OCL_A(gamma), OCL_A(beta), OCL_A(y), OCL_A(width), OCL_A(eps));
     if (st) return st;
     size_t local = NORM_WG, global = (size_t)rows * NORM_WG;
-    return ocl_run(k->o, k->layernorm, "layernorm", 1, &global, &local);
+    double bytes = 4.0 * rows * width * (bias ? 4 : 2);
+    return ocl_run(k->o, k->layernorm, "layernorm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, bytes));
 }
 
 clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width)
@@ -65,19 +117,19 @@ clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width)
     clipcl_status st = ocl_setargs(k->l2norm, "l2norm", 3, OCL_A(x), OCL_A(y), OCL_A(width));
     if (st) return st;
     size_t local = NORM_WG, global = (size_t)rows * NORM_WG;
-    return ocl_run(k->o, k->l2norm, "l2norm", 1, &global, &local);
+    return ocl_run(k->o, k->l2norm, "l2norm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, 8.0 * rows * width));
 }
 
 clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, int act)
 {
     clipcl_status st = ocl_setargs(k->bias_act, "bias_act", 4, OCL_A(h), OCL_A(bias), OCL_A(cols), OCL_A(act));
-    return st ? st : run2d(k, k->bias_act, "bias_act", cols, rows);
+    return st ? st : run2d(k, k->bias_act, "bias_act", cols, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
 }
 
 clipcl_status ops_add_bias(ops *k, cl_mem x, cl_mem bias, int rows, int cols)
 {
     clipcl_status st = ocl_setargs(k->add_bias, "add_bias", 3, OCL_A(x), OCL_A(bias), OCL_A(cols));
-    return st ? st : run2d(k, k->add_bias, "add_bias", cols, rows);
+    return st ? st : run2d(k, k->add_bias, "add_bias", cols, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
 }
 
 clipcl_status ops_gather_rows(ops *k, cl_mem src, cl_mem idx, cl_mem bias, cl_mem dst, int rows, int cols)
@@ -86,14 +138,14 @@ clipcl_status ops_gather_rows(ops *k, cl_mem src, cl_mem idx, cl_mem bias, cl_me
     cl_mem b = bias ? bias : src;
     clipcl_status st = ocl_setargs(k->gather_rows, "gather_rows", 6, OCL_A(src), OCL_A(idx), OCL_A(has_bias),
                                    OCL_A(b), OCL_A(dst), OCL_A(cols));
-    return st ? st : run2d(k, k->gather_rows, "gather_rows", cols, rows);
+    return st ? st : run2d(k, k->gather_rows, "gather_rows", cols, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
 }
 
 clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, cl_mem pos, cl_mem x, int rows, int T, int W)
 {
     clipcl_status st = ocl_setargs(k->text_embed, "text_embed", 6, OCL_A(ids), OCL_A(tok), OCL_A(pos), OCL_A(x),
                                    OCL_A(T), OCL_A(W));
-    return st ? st : run2d(k, k->text_embed, "text_embed", W, rows);
+    return st ? st : run2d(k, k->text_embed, "text_embed", W, rows, CLIPCL_OP_ELEMENTWISE, 12.0 * rows * W);
 }
 
 clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P)
@@ -101,14 +153,15 @@ clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C,
     int G = S / P;
     clipcl_status st = ocl_setargs(k->patch_unfold, "patch_unfold", 6, OCL_A(pix), OCL_A(patches), OCL_A(C),
                                    OCL_A(S), OCL_A(P), OCL_A(G));
-    return st ? st : run2d(k, k->patch_unfold, "patch_unfold", C * P * P, B * G * G);
+    return st ? st : run2d(k, k->patch_unfold, "patch_unfold", C * P * P, B * G * G, CLIPCL_OP_ELEMENTWISE,
+                                8.0 * B * G * G * C * P * P);
 }
 
 clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W)
 {
     clipcl_status st = ocl_setargs(k->vit_embed, "vit_embed", 6, OCL_A(patch_out), OCL_A(cls), OCL_A(pos),
                                    OCL_A(x), OCL_A(T), OCL_A(W));
-    return st ? st : run2d(k, k->vit_embed, "vit_embed", W, B * T);
+    return st ? st : run2d(k, k->vit_embed, "vit_embed", W, B * T, CLIPCL_OP_ELEMENTWISE, 12.0 * B * T * W);
 }
 
 clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
@@ -139,7 +192,10 @@ clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, 
                                    OCL_A(heads), OCL_A(scale), OCL_A(c));
     if (st) return st;
     size_t global[3] = {(size_t)T, (size_t)heads, (size_t)B}, local[3] = {(size_t)a->wg, 1, 1};
-    return ocl_run(k->o, a->k, "attention", 3, global, local);
+    /* q·k and p·v: 2 T² D flops each per head (half of that with the causal mask) */
+    double flops = 4.0 * B * heads * (double)T * T * a->head_dim * (causal ? 0.5 : 1.0);
+    double bytes = 4.0 * B * T * heads * a->head_dim * 4;
+    return ocl_run(k->o, a->k, "attention", 3, global, local, prof_slot(k, CLIPCL_OP_ATTENTION, flops, bytes));
 }
 
 static const char *clblast_errstr(CLBlastStatusCode s)
@@ -169,10 +225,36 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
                           size_t b_off, float beta, cl_mem C, size_t c_off)
 {
     if (!M || !N) return CLIPCL_OK;
+    cl_event *ev = prof_slot(k, CLIPCL_OP_GEMM, 2.0 * M * N * K, 4.0 * (M * K + N * K + M * N * (beta != 0 ? 2 : 1)));
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K,
-                                       alpha, A, a_off, K, B, b_off, K, beta, C, c_off, N, &k->o->queue, NULL);
+                                       alpha, A, a_off, K, B, b_off, K, beta, C, c_off, N, &k->o->queue, ev);
     if (s != CLBlastSuccess)
         return err_set(s == CLBlastOpenCLOutOfResources || s == -4 ? CLIPCL_ERR_NOMEM : CLIPCL_ERR_BLAS,
                        "CLBlastSgemm(%zux%zux%zu) failed: %s (%d)", M, N, K, clblast_errstr(s), (int)s);
     return CLIPCL_OK;
+}
+
+clipcl_status clipcl_profile_read(clipcl_context *ctx, clipcl_op_stats stats[CLIPCL_OP_KINDS])
+{
+    if (!ctx || !stats) return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_profile_read: NULL argument");
+    if (!ctx->cl.profile) return err_set(CLIPCL_ERR_INVALID_ARG, "the context was created without profiling");
+    clipcl_status st = ops_profile_flush(&ctx->k);
+    for (int i = 0; i < CLIPCL_OP_KINDS; i++) {
+        stats[i] = ctx->k.stats[i];
+        stats[i].name = kind_names[i];
+    }
+    return st;
+}
+
+void clipcl_profile_reset(clipcl_context *ctx)
+{
+    if (!ctx) return;
+    ops_profile_flush(&ctx->k);
+    memset(ctx->k.stats, 0, sizeof ctx->k.stats);
+}
+
+void clipcl_context_memory(const clipcl_context *ctx, uint64_t *current, uint64_t *peak)
+{
+    if (current) *current = ctx ? ctx->cl.mem_current : 0;
+    if (peak) *peak = ctx ? ctx->cl.mem_peak : 0;
 }

@@ -8,9 +8,20 @@
 
 enum { OPS_ACT_NONE = 0, OPS_ACT_QUICK_GELU = 1, OPS_ACT_GELU = 2 }; /* as in cl/eltwise.cl */
 
+/* One profiled launch: its op kind (clipcl_op_kind), work and event. */
+typedef struct ops_event {
+    int kind;
+    double flops, bytes;
+    cl_event ev;
+} ops_event;
+
 typedef struct ops {
     ocl *o;
     cl_kernel layernorm, l2norm, bias_act, add_bias, gather_rows, text_embed, patch_unfold, vit_embed;
+    /* profiling (when the queue has it): events not yet folded into stats */
+    ops_event *evs;
+    int n_evs, cap_evs;
+    clipcl_op_stats stats[CLIPCL_OP_KINDS];
 } ops;
 
 /* Attention kernel specialised for one head dimension. */
@@ -21,6 +32,8 @@ typedef struct ops_attn {
 
 clipcl_status ops_init(ops *k, ocl *o);
 void ops_free(ops *k);
+/* Waits for the recorded events and adds their device time to k->stats. */
+clipcl_status ops_profile_flush(ops *k);
 
 /* y = LayerNorm(x (+ bias)) over rows of `width`; with bias, x gets x + bias written back. */
 clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, int rows,

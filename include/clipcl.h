@@ -118,6 +118,32 @@ void clipcl_context_free(clipcl_context *ctx);
 /* Information on the context's device. */
 const clipcl_device_info *clipcl_context_device(const clipcl_context *ctx);
 
+/* Device memory in buffers the library allocated (weights + activations) on this context:
+ * now and the peak since creation. CLBlast's temporary buffers are not included. */
+void clipcl_context_memory(const clipcl_context *ctx, uint64_t *current, uint64_t *peak);
+
+/* Per-op device time, from OpenCL profiling events (context created with profile = 1). */
+typedef enum clipcl_op_kind {
+    CLIPCL_OP_GEMM,          /* CLBlast matrix products */
+    CLIPCL_OP_ATTENTION,     /* fused attention kernel */
+    CLIPCL_OP_NORM,          /* LayerNorm, L2 norm */
+    CLIPCL_OP_ELEMENTWISE,   /* bias + activation, embeddings, gathers */
+    CLIPCL_OP_KINDS
+} clipcl_op_kind;
+
+typedef struct clipcl_op_stats {
+    const char *name;        /* "gemm", "attention", "norm", "elementwise" */
+    long count;              /* launches */
+    double ms;               /* device time */
+    double flop;             /* arithmetic done (GEMM and attention) */
+    double bytes;            /* global memory traffic, estimated */
+} clipcl_op_stats;
+
+/* Copies the accumulated statistics (CLIPCL_OP_KINDS entries) into stats. Returns
+ * CLIPCL_ERR_INVALID_ARG when the context was created without profiling. */
+clipcl_status clipcl_profile_read(clipcl_context *ctx, clipcl_op_stats stats[CLIPCL_OP_KINDS]);
+void clipcl_profile_reset(clipcl_context *ctx);
+
 /* ------------------------------------------------------------------ tokenizer */
 
 typedef struct clipcl_tokenizer clipcl_tokenizer;

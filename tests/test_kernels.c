@@ -89,8 +89,8 @@ START_TEST(test_layernorm)
                     check_close(y, want, n, 1e-5, "layernorm");
                     if (!inplace) check_close(xb, wantx, n, 1e-6, "layernorm bias write-back");
                     free(want), free(wantx), free(y), free(xb), free(x), free(b), free(g), free(be);
-                    if (!inplace) ocl_release(&dy);
-                    ocl_release(&dx), ocl_release(&db), ocl_release(&dg), ocl_release(&dbe);
+                    if (!inplace) ocl_release(O, &dy);
+                    ocl_release(O, &dx), ocl_release(O, &db), ocl_release(O, &dg), ocl_release(O, &dbe);
                 }
 }
 END_TEST
@@ -113,7 +113,7 @@ START_TEST(test_l2norm)
         }
         check_close(y, want, n, 1e-6, "l2norm");
         free(x), free(y), free(want);
-        ocl_release(&dx), ocl_release(&dy);
+        ocl_release(O, &dx), ocl_release(O, &dy);
     }
 }
 END_TEST
@@ -145,7 +145,7 @@ START_TEST(test_bias_act_add_bias)
             for (size_t i = 0; i < n; i++) want[i] = (double)h[i] + b[i % C];
             check_close(y, want, n, 1e-7, "add_bias");
             free(h), free(b), free(y), free(want);
-            ocl_release(&dh), ocl_release(&db);
+            ocl_release(O, &dh), ocl_release(O, &db);
         }
 }
 END_TEST
@@ -166,7 +166,7 @@ START_TEST(test_gather_rows)
         free(y);
     }
     free(src), free(b);
-    ocl_release(&ds), ocl_release(&db), ocl_release(&di), ocl_release(&dd);
+    ocl_release(O, &ds), ocl_release(O, &db), ocl_release(O, &di), ocl_release(O, &dd);
 }
 END_TEST
 
@@ -185,7 +185,7 @@ START_TEST(test_text_embed)
         for (int c = 0; c < W; c++) want[r * W + c] = (double)tok[ids[r] * W + c] + pos[(r % T) * W + c];
     check_close(x, want, (size_t)B * T * W, 1e-7, "text_embed");
     free(tok), free(pos), free(x), free(want);
-    ocl_release(&dt), ocl_release(&dp), ocl_release(&di), ocl_release(&dx);
+    ocl_release(O, &dt), ocl_release(O, &dp), ocl_release(O, &di), ocl_release(O, &dx);
 }
 END_TEST
 
@@ -223,8 +223,8 @@ START_TEST(test_patch_embed)
                 }
         check_close(x, want, (size_t)B * T * W, 1e-5, "patch embedding");
         free(pix), free(w), free(cls), free(pos), free(x), free(want);
-        ocl_release(&dpix), ocl_release(&dw), ocl_release(&dc), ocl_release(&dpos), ocl_release(&dpat);
-        ocl_release(&dout), ocl_release(&dx);
+        ocl_release(O, &dpix), ocl_release(O, &dw), ocl_release(O, &dc), ocl_release(O, &dpos), ocl_release(O, &dpat);
+        ocl_release(O, &dout), ocl_release(O, &dx);
     }
 }
 END_TEST
@@ -279,7 +279,7 @@ START_TEST(test_attention)
                 snprintf(what, sizeof what, "attention D=%d H=%d T=%d causal=%d", D, H, T, causal);
                 check_close(got, want, no, 2e-6, what);
                 free(qkv), free(bias), free(got), free(want);
-                ocl_release(&dq), ocl_release(&db), ocl_release(&dout);
+                ocl_release(O, &dq), ocl_release(O, &db), ocl_release(O, &dout);
             }
         ops_attn_free(&a);
     }
@@ -305,7 +305,7 @@ START_TEST(test_gemm_nt)
             }
         check_close(got, want, (size_t)M * N, 1e-5, "gemm_nt");
         free(a), free(b), free(c), free(got), free(want);
-        ocl_release(&da), ocl_release(&dbm), ocl_release(&dc);
+        ocl_release(O, &da), ocl_release(O, &dbm), ocl_release(O, &dc);
     }
 }
 END_TEST
