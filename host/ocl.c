@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "kcache.h"
 
 #define OCL_MAX_PLATFORMS 16
 #define OCL_MAX_DEVICES 64
@@ -288,22 +289,29 @@ clipcl_status ocl_program(ocl *o, const char *source, const char *options, cl_pr
             if (!strcmp(s->name, source)) text = s->text;
         if (!text) return err_set(CLIPCL_ERR_BUILD, "no embedded kernel source '%s'", source);
     }
-    cl_int e;
-    cl_program prog = clCreateProgramWithSource(o->context, 1, &text, NULL, &e);
-    free(owned);
-    if (!prog) return ocl_fail(e, "clCreateProgramWithSource");
     char opts[1024];
     snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", options ? options : "");
-    e = clBuildProgram(prog, 1, &o->device, opts, NULL, NULL);
-    if (e != CL_SUCCESS) {
-        char log[6000] = "";
-        size_t len = 0;
-        clGetProgramBuildInfo(prog, o->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &len);
-        log[sizeof log - 1] = '\0';
-        clReleaseProgram(prog);
-        return err_set(CLIPCL_ERR_BUILD, "building kernels '%s.cl' (options: %s) failed: %s (%d)\nbuild log:\n%s",
-                       source, opts, ocl_errstr(e), (int)e, log);
+    cl_program prog = kc_load(o, text, opts);
+    if (!prog) {
+        cl_int e;
+        prog = clCreateProgramWithSource(o->context, 1, &text, NULL, &e);
+        if (!prog) {
+            free(owned);
+            return ocl_fail(e, "clCreateProgramWithSource");
+        }
+        e = clBuildProgram(prog, 1, &o->device, opts, NULL, NULL);
+        if (e != CL_SUCCESS) {
+            char log[6000] = "";
+            clGetProgramBuildInfo(prog, o->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+            log[sizeof log - 1] = '\0';
+            clReleaseProgram(prog);
+            free(owned);
+            return err_set(CLIPCL_ERR_BUILD, "building kernels '%s.cl' (options: %s) failed: %s (%d)\nbuild log:\n%s",
+                           source, opts, ocl_errstr(e), (int)e, log);
+        }
+        kc_store(o, text, opts, prog);
     }
+    free(owned);
     o->programs[o->n_programs].key = strdup(key);
     o->programs[o->n_programs].program = prog;
     o->n_programs++;
