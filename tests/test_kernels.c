@@ -3,6 +3,7 @@
  * one head, head dims 8/12/64, sequence lengths 1, 17, 50, 77, 197, 257. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,4 @@
 /* testutil.c — helpers shared by the tests. */
-#define _GNU_SOURCE
 #include "testutil.h"
 
 #include <check.h>
