@@ -105,7 +105,9 @@ static int walk(const char *cmd, const char *dir, strvec *sv, int depth)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue; /* hidden files, . and .. */
         char path[4096];
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) continue;
+        size_t dl = strlen(dir);
+        const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
+        if ((size_t)snprintf(path, sizeof path, "%s%s%s", dir, sep, e->d_name) >= sizeof path) continue;
         if (push(&local, path)) { rc = cli_fail(2, cmd, "out of memory"); break; }
     }
     closedir(d);
