@@ -158,14 +158,19 @@ void clipcl_tokenizer_free(clipcl_tokenizer *tok);
  * Invalid UTF-8 becomes U+FFFD. Writes exactly `context` (> 1) ids to out: 49406, the BPE
  * ids, 49407, zeros. When too long, the ids are cut so that 49407 stays last — unless
  * no_truncate is set, in which case CLIPCL_ERR_TOO_LONG is returned.
- * *n_tokens (may be NULL) receives the untruncated length including start and end tokens. */
+ * *n_tokens (may be NULL) receives the untruncated length including start and end tokens,
+ * also when CLIPCL_ERR_TOO_LONG is returned (out is then left untouched). Texts over 64 MiB
+ * return CLIPCL_ERR_LIMIT. */
 clipcl_status clipcl_tokenize(const clipcl_tokenizer *tok, const char *text, int32_t *out,
                               int context, int no_truncate, int *n_tokens);
-/* BPE ids only, without start/end tokens. Writes at most cap ids; *n receives the full
- * count (which may exceed cap: call again with a bigger buffer). */
+/* BPE ids only, without start/end tokens, of len bytes of text (len < 0: NUL-terminated).
+ * Writes at most cap ids; *n receives the full count (which may exceed cap: call again
+ * with a bigger buffer). */
 clipcl_status clipcl_tokenize_raw(const clipcl_tokenizer *tok, const char *text, ptrdiff_t len,
                                   int32_t *out, int cap, int *n);
-/* The text of one token id ("a</w>" style, byte-decoded to UTF-8); NULL when out of range. */
+/* The bytes of one token id ("a</w>" style, byte-decoded): raw bytes, which may be part of a
+ * multi-byte UTF-8 character; "" for the two tokens of byte 0x00 (ids 188 and 444); NULL
+ * when the id is out of range. */
 const char *clipcl_token_text(const clipcl_tokenizer *tok, int32_t id);
 
 /* ------------------------------------------------------------------ images */
