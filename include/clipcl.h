@@ -200,7 +200,8 @@ void clipcl_image_free(clipcl_image *img);
 void clipcl_image_size(const clipcl_image *img, int *width, int *height);
 
 /* OpenAI's pipeline: resize (Pillow bicubic, shorter side = size) → centre crop → RGB.
- * Writes size*size*3 bytes (HWC, RGB) to out. */
+ * Writes size*size*3 bytes (HWC, RGB) to out. size must be 1..8192 (else
+ * CLIPCL_ERR_INVALID_ARG). */
 clipcl_status clipcl_image_crop_rgb8(const clipcl_image *img, int size, uint8_t *out);
 /* The same, then /255 and (x - mean) / std; writes 3*size*size floats (CHW) to out. */
 clipcl_status clipcl_image_preprocess(const clipcl_image *img, const clipcl_preproc *pp,

@@ -10,11 +10,16 @@
 
 typedef int (*cli_cmd_fn)(int argc, char **argv);
 
+int cmd_classify(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "clipcl <cmd>: <message>\n" to stderr and returns 2 (or the given code). */
 int cli_fail(int code, const char *cmd, const char *fmt, ...)

@@ -11,8 +11,16 @@ static const struct {
     const char *help;
 } commands[] = {
     /* one line per command, in the order `clipcl --help` lists them */
+    {"classify", cmd_classify, "zero-shot classification of images against labels"},
     {"verify", cmd_verify, "compare a model's outputs on this device with a reference dump"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub into the cache"},
+    {"preprocess", cmd_preprocess, "write an image's OpenAI-preprocessed RGB crop as a PNG"},
+    {"tokenize", cmd_tokenize, "print CLIP token ids of texts (arguments or JSON lines)"},
+    {"devices", cmd_devices, "list OpenCL platforms and devices"},
+    {"bench", cmd_bench, "measure throughput, latency, memory and per-op time per device"},
+    {"embed", cmd_embed, "write image or text embeddings as a .npy matrix with row sources"},
+    {"index", cmd_index, "embed a folder of images into a searchable index (incremental)"},
+    {"search", cmd_search, "search an index by text or by image (exact cosine, top K)"},
     {NULL, NULL, NULL},
 };
 
