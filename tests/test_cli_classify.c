@@ -31,22 +31,6 @@ static void teardown(void)
     free(tmp);
 }
 
-/* Runs a shell command; captures stdout (malloc'd) and returns the exit status. */
-static int run(const char *cmd, char **out)
-{
-    FILE *p = popen(cmd, "r");
-    ck_assert(p != NULL);
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - 1 - n, p)) > 0) n += r;
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static const char *labels[3] = {"cat", "astronaut", "cup of coffee"};
 static const char *templates[2] = {"a photo of a {}.", "a blurry photo of the {}"};
 
@@ -118,7 +102,7 @@ START_TEST(test_json_matches_independent_computation)
     snprintf(cmd, sizeof cmd, "%s classify -q -m %s %s %s --labels 'cat, astronaut,cup of coffee' --templates-file %s --json",
              CLIPCL_EXE, model, img_a, img_b, templates_file());
     for (int pass = 0; pass < 2; pass++) { /* the second run uses the class-embedding cache */
-        ck_assert_int_eq(run(cmd, &out), 0);
+        ck_assert_int_eq(tu_sh(cmd, &out), 0);
         cJSON *arr = cJSON_Parse(out);
         ck_assert_msg(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 2, "not a JSON array of 2: %s", out);
         for (int i = 0; i < 2; i++) {
@@ -151,7 +135,7 @@ START_TEST(test_json_matches_independent_computation)
     char corrupt[8192];
     snprintf(corrupt, sizeof corrupt, "for f in %s/clipcl/classes/*.bin; do printf garbage > \"$f\"; done", tmp);
     ck_assert_int_eq(system(corrupt), 0);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_sh(cmd, &out), 0);
     cJSON *arr = cJSON_Parse(out);
     double p = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "scores"), "cat")->valuedouble;
     ck_assert(fabs(p - want[0][0]) <= 1e-4);
@@ -164,7 +148,7 @@ START_TEST(test_single_image_csv_top)
 {
     char cmd[32768], *out;
     snprintf(cmd, sizeof cmd, "%s classify -q -m %s %s --labels cat,dog,car --json --top 1", CLIPCL_EXE, model, img_a);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_sh(cmd, &out), 0);
     cJSON *o = cJSON_Parse(out);
     ck_assert_msg(cJSON_IsObject(o), "one image gives one object: %s", out);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "top")), 1);
@@ -172,7 +156,7 @@ START_TEST(test_single_image_csv_top)
     cJSON_Delete(o);
     free(out);
     snprintf(cmd, sizeof cmd, "%s classify -q -m %s %s %s --labelset cifar10 --csv --top 2", CLIPCL_EXE, model, img_a, img_b);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_sh(cmd, &out), 0);
     char *line = strtok(out, "\n");
     ck_assert_str_eq(line, "image,rank,label,probability");
     int rows = 0;
@@ -187,7 +171,7 @@ START_TEST(test_single_image_csv_top)
     ck_assert_int_eq(rows, 4);
     free(out);
     snprintf(cmd, sizeof cmd, "%s classify --labelset list", CLIPCL_EXE);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_sh(cmd, &out), 0);
     ck_assert(strstr(out, "ImageNet") && strstr(out, "CIFAR100"));
     free(out);
 }
@@ -199,7 +183,7 @@ static void expect_fail(const char *args, int code, const char *needle)
     char cmd[32768], errf[4200], *err = NULL;
     snprintf(errf, sizeof errf, "%s/stderr.txt", tmp);
     snprintf(cmd, sizeof cmd, "%s classify -q -m %s %s 2> %s", CLIPCL_EXE, model, args, errf);
-    int rc = run(cmd, NULL);
+    int rc = tu_sh(cmd, NULL);
     ck_assert_msg(rc == code, "'%s' exited %d, want %d", args, rc, code);
     FILE *f = fopen(errf, "r");
     size_t cap = 65536;
@@ -253,9 +237,5 @@ int main(void)
     tcase_add_test(tc, test_single_image_csv_top);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -84,9 +84,5 @@ int main(void)
     tcase_set_timeout(tc, 1800);
     tcase_add_loop_test(tc, test_arch, 0, (int)(sizeof archs / sizeof *archs));
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -96,7 +96,7 @@ int main(void)
     tcase_add_test(tc, test_reference);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_set_fork_status(sr, CK_NOFORK); /* the fixture's model folder is shared */
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -141,9 +141,5 @@ int main(void)
     tcase_add_test(tc, test_own_contexts);
     tcase_add_test(tc, test_shared_context_with_lock);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

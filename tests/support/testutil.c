@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 const char *tu_data(char *buf, size_t cap, const char *rel)
 {
@@ -60,4 +61,35 @@ clipcl_context *tu_context(void)
     clipcl_status st = clipcl_context_create(&p, &ctx);
     ck_assert_msg(st == CLIPCL_OK, "context: %s", clipcl_errmsg());
     return ctx;
+}
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
+int tu_sh(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_msg(p != NULL, "popen failed: %s", cmd);
+    size_t cap = 1 << 16, n = 0, r;
+    char *buf = malloc(cap);
+    ck_assert(buf != NULL);
+    while ((r = fread(buf + n, 1, cap - 1 - n, p)) > 0) {
+        n += r;
+        if (cap - 1 - n == 0) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert(buf != NULL);
+        }
+    }
+    buf[n] = '\0';
+    int st = pclose(p);
+    if (out) *out = buf;
+    else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

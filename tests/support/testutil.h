@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <check.h>
+
 #include "clipcl.h"
 
 /* Path under tests/data (static buffer per call site is not needed: caller gives buf). */
@@ -18,5 +20,10 @@ void tu_rand(float *x, size_t n, uint64_t seed, float lo, float hi);
 double tu_max_rel(const float *a, const float *b, size_t n);
 /* Context on the default test device ($CLIPCL_DEVICE or the first device). */
 clipcl_context *tu_context(void);
+/* Runs a suite with the Check runner; returns the process exit status (0 when all pass). */
+int tu_run_suite(Suite *s);
+/* Runs a shell command; *out (if not NULL) receives its stdout (malloc'd, NUL-terminated).
+ * Returns its exit status, -1 if it did not exit normally. */
+int tu_sh(const char *cmd, char **out);
 
 #endif
