@@ -304,18 +304,32 @@ int cli_read_file(const char *cmd, const char *path, size_t limit, char **out, s
 {
     FILE *f = fopen(path, "rb");
     if (!f) return cli_fail(2, cmd, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(limit + 1);
-    size_t n = buf ? fread(buf, 1, limit + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) return cli_fail(2, cmd, "out of memory");
-    if (bad) {
-        free(buf);
-        return cli_fail(2, cmd, "%s: read error", path);
+    /* Size the buffer from the file, not the limit; grow for pipes and files that grow. */
+    struct stat sb;
+    size_t cap = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 4096, n = 0;
+    if (cap > limit + 1) cap = limit + 1;
+    char *buf = malloc(cap + 1);
+    int rc = 0;
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || cap == limit + 1) break;
+        size_t ncap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+        char *nb = realloc(buf, ncap + 1);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap = ncap;
     }
-    if (n > limit) {
+    if (!buf) rc = cli_fail(2, cmd, "out of memory reading %s", path);
+    else if (ferror(f)) rc = cli_fail(2, cmd, "%s: read error", path);
+    else if (n > limit) rc = cli_fail(2, cmd, "%s: larger than %zu bytes", path, limit);
+    fclose(f);
+    if (rc) {
         free(buf);
-        return cli_fail(2, cmd, "%s: larger than %zu bytes", path, limit);
+        return rc;
     }
     buf[n] = '\0';
     *out = buf;
