@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <utf8proc.h>
+
 #include "cli.h"
 #include "hub.h"
 
@@ -270,18 +272,28 @@ void cli_progress_end(cli_progress *p)
 
 void cli_json_str(FILE *f, const char *s)
 {
+    /* JSON text must be valid UTF-8: bytes that are not (e.g. in file names) become U+FFFD. */
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    while (*p) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &cp);
+        if (n <= 0) {
+            fputs("\\ufffd", f);
+            p++;
+            continue;
+        }
+        switch (cp) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
         case '\n': fputs("\\n", f); break;
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-            else fputc(*p, f);
+            if (cp < 0x20) fprintf(f, "\\u%04x", (unsigned)cp);
+            else fwrite(p, 1, (size_t)n, f);
         }
+        p += n;
     }
     fputc('"', f);
 }
