@@ -1,6 +1,7 @@
-/* enc.c — the two encoders: pre-LayerNorm transformer blocks (causal for text), the ViT and
- * text input stages, pooling, projection and L2 normalization. A forward pass only enqueues
- * work; the host waits once, when it reads the outputs.
+/* enc.c — the encoders: pre-LayerNorm transformer blocks (causal for text), the ViT and
+ * text input stages, the ResNet image tower (convolution stages, attention pool), pooling,
+ * projection and L2 normalization. A forward pass only enqueues work; the host waits once,
+ * when it reads the outputs.
  *
  * The residual stream x receives each block's two output GEMMs with beta = 1; their biases
  * are "pending" and folded into the next LayerNorm (or the final gather), which saves a pass
@@ -17,37 +18,30 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
     if (ws->batch >= batch) return CLIPCL_OK;
     model_ws_free(m);
     /* Each buffer is sized for the larger tower; both towers share them. */
-    size_t TWmax = 0, Wmax = 0, Tmax = 0, H = 0, E = (size_t)m->cfg.embed_dim, B = (size_t)batch;
-    const tower *ts[2] = {&m->text, &m->vision};
-    for (int i = 0; i < 2; i++) {
-        const tower *t = ts[i];
-        if (!t->present) continue;
-        size_t T = (size_t)t->tokens, W = (size_t)t->c.width, h = T * (size_t)t->c.ff;
-        if (t->c.patch_size) { /* vision: the unfolded patches also live in h */
-            size_t p = (T - 1) * 3 * (size_t)t->c.patch_size * t->c.patch_size;
-            if (p > h) h = p;
-        }
-        if (T * W > TWmax) TWmax = T * W;
-        if (W > Wmax) Wmax = W;
-        if (T > Tmax) Tmax = T;
-        if (h > H) H = h;
-    }
-    size_t pix = m->vision.present ? 3 * (size_t)m->vision.c.image_size * m->vision.c.image_size : 1;
+    ws_need a, b, n;
+    model_ws_need(&m->text, &a);
+    model_ws_need(&m->vision, &b);
+#define MAX_(f) n.f = a.f > b.f ? a.f : b.f
+    MAX_(x), MAX_(ln), MAX_(qkv), MAX_(h), MAX_(ids), MAX_(pix), MAX_(pooled);
+#undef MAX_
+    const size_t E = (size_t)m->cfg.embed_dim, B = (size_t)batch, col = model_col_floats(&b, batch);
     ocl *o = &m->ctx->cl;
     clipcl_status st;
-    if ((st = ocl_alloc(o, B * TWmax * sizeof(float), &ws->x, "activations (residual)")) ||
-        (st = ocl_alloc(o, B * TWmax * sizeof(float), &ws->ln, "activations (normalized)")) ||
-        (st = ocl_alloc(o, B * TWmax * 3 * sizeof(float), &ws->qkv, "activations (q, k, v)")) ||
-        (st = ocl_alloc(o, B * H * sizeof(float), &ws->h, "activations (MLP)")) ||
+    if ((st = ocl_alloc(o, B * n.x * sizeof(float), &ws->x, "activations (residual)")) ||
+        (st = ocl_alloc(o, B * n.ln * sizeof(float), &ws->ln, "activations (normalized)")) ||
+        (st = ocl_alloc(o, B * n.qkv * sizeof(float), &ws->qkv, "activations (q, k, v)")) ||
+        (st = ocl_alloc(o, B * n.h * sizeof(float), &ws->h, "activations (MLP)")) ||
         (st = ocl_alloc(o, B * sizeof(cl_int), &ws->idx, "pooling indices")) ||
-        (st = ocl_alloc(o, B * Tmax * sizeof(cl_int), &ws->ids, "token ids")) ||
-        (st = ocl_alloc(o, B * pix * sizeof(float), &ws->pix, "pixels")) ||
-        (st = ocl_alloc(o, B * Wmax * sizeof(float), &ws->pooled, "pooled states")) ||
+        (st = ocl_alloc(o, B * n.ids * sizeof(cl_int), &ws->ids, "token ids")) ||
+        (st = ocl_alloc(o, B * n.pix * sizeof(float), &ws->pix, "pixels")) ||
+        (st = ocl_alloc(o, B * n.pooled * sizeof(float), &ws->pooled, "pooled states")) ||
         (st = ocl_alloc(o, B * E * sizeof(float), &ws->feat, "features")) ||
-        (st = ocl_alloc(o, B * E * sizeof(float), &ws->emb, "embeddings"))) {
+        (st = ocl_alloc(o, B * E * sizeof(float), &ws->emb, "embeddings")) ||
+        (col && (st = ocl_alloc(o, col * sizeof(float), &ws->col, "im2col")))) {
         model_ws_free(m);
         return err_prefix(st, "batch of %d: ", batch);
     }
+    ws->col_floats = col;
     ws->batch = batch;
     return CLIPCL_OK;
 }
@@ -77,15 +71,18 @@ static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int causal, 
     return st;
 }
 
-/* pooled (ws->pooled, [B, W]) → features → embeddings, then reads the requested outputs. */
-static clipcl_status project(clipcl_model *m, const tower *t, int B, const clipcl_outputs *out, size_t item0)
+/* pooled (ws->pooled, [B, W]) → features (· proj [E, W]ᵀ, + bias when given) → embeddings,
+ * then reads the requested outputs. */
+static clipcl_status project(clipcl_model *m, const tower *t, cl_mem proj, cl_mem bias, int B,
+                             const clipcl_outputs *out, size_t item0)
 {
     ops *k = &m->ctx->k;
     ocl *o = &m->ctx->cl;
     workspace *ws = &m->ws;
     const size_t E = (size_t)m->cfg.embed_dim, W = (size_t)t->c.width;
     clipcl_status st;
-    if ((st = ops_gemm_nt(k, (size_t)B, E, W, 1.0f, ws->pooled, 0, t->proj, 0, 0.0f, ws->feat, 0)) ||
+    if ((st = ops_gemm_nt(k, (size_t)B, E, W, 1.0f, ws->pooled, 0, proj, 0, 0.0f, ws->feat, 0)) ||
+        (bias && (st = ops_add_bias(k, ws->feat, bias, B, (int)E))) ||
         (st = ops_l2norm(k, ws->feat, ws->emb, B, (int)E)))
         return st;
     if (out->pooled && (st = ocl_download(o, ws->pooled, 0, B * W * sizeof(float), out->pooled + item0 * W)))
@@ -138,7 +135,7 @@ static clipcl_status text_chunk(clipcl_model *m, const int32_t *ids, int B, cons
             (st = ops_layernorm(k, ws->pooled, NULL, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps)))
             goto done;
     }
-    st = project(m, t, B, out, item0);
+    st = project(m, t, t->proj, NULL, B, out, item0);
 done:
     free(eos_heap);
     return st;
@@ -180,9 +177,121 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, int B, cons
     if ((st = ops_gather_rows(k, ws->x, ws->idx, pending, ws->pooled, B, W)) ||
         (st = ops_layernorm(k, ws->pooled, NULL, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps)))
         goto done;
-    st = project(m, t, B, out, item0);
+    st = project(m, t, t->proj, NULL, B, out, item0);
 done:
     free(cls_heap);
+    return st;
+}
+
+/* ---------------------------------------------------------------- ResNet image tower
+ *
+ * Feature maps are channels-last, [B, H, W, C], and ping-pong between ws->x and ws->ln; inside
+ * a Bottleneck, ws->qkv holds the first 1×1 convolution's output (later the pooled 3×3 one)
+ * and ws->h the 3×3 convolution's output (later the pooled shortcut input). Convolutions are
+ * GEMMs whose BatchNorm was folded in at load time; their bias and the ReLU are one pass. */
+
+typedef struct fmap {
+    cl_mem buf;
+    int H, W, C;
+} fmap;
+
+static clipcl_status conv(clipcl_model *m, const resnet_w *r, const conv_w *c, cl_mem src, int nchw, int B, int H,
+                          int W, float beta, cl_mem dst)
+{
+    return ops_conv2d(&m->ctx->k, &r->conv, src, nchw, B, c->cin, H, W, c->w, c->cout, c->k, c->stride, c->pad,
+                      beta, dst, m->ws.col, m->ws.col_floats);
+}
+
+/* conv, then bias + ReLU */
+static clipcl_status conv_relu(clipcl_model *m, const resnet_w *r, const conv_w *c, cl_mem src, int nchw, int B,
+                               int H, int W, cl_mem dst)
+{
+    const int Ho = model_conv_out(H, c->k, c->stride, c->pad), Wo = model_conv_out(W, c->k, c->stride, c->pad);
+    clipcl_status st = conv(m, r, c, src, nchw, B, H, W, 0.0f, dst);
+    return st ? st : ops_bias_relu(&m->ctx->k, &r->conv, dst, c->b, B * Ho * Wo, c->cout);
+}
+
+static clipcl_status bottleneck(clipcl_model *m, const resnet_w *r, const rn_block *k, int B, fmap *cur, cl_mem other)
+{
+    ops *K = &m->ctx->k;
+    const ops_conv *cv = &r->conv;
+    workspace *ws = &m->ws;
+    const int H = cur->H, W = cur->W, Ho = H / k->pool, Wo = W / k->pool;
+    cl_mem src3 = ws->h, dst = cur->buf;
+    clipcl_status st;
+    if ((st = conv_relu(m, r, &k->c1, cur->buf, 0, B, H, W, ws->qkv)) ||
+        (st = conv_relu(m, r, &k->c2, ws->qkv, 0, B, H, W, ws->h)))
+        return st;
+    if (k->pool > 1) {
+        if ((st = ops_avgpool(K, cv, ws->h, ws->qkv, B, k->c2.cout, H, W, k->pool))) return st;
+        src3 = ws->qkv;
+    }
+    if (k->has_down) {
+        cl_mem sd = cur->buf;
+        if (k->pool > 1) {
+            if ((st = ops_avgpool(K, cv, cur->buf, ws->h, B, k->down.cin, H, W, k->pool))) return st;
+            sd = ws->h;
+        }
+        if ((st = conv(m, r, &k->down, sd, 0, B, Ho, Wo, 0.0f, other))) return st;
+        dst = other;
+    }
+    /* the residual: c3 accumulates onto the shortcut (beta = 1), then bias + ReLU once */
+    if ((st = conv(m, r, &k->c3, src3, 0, B, Ho, Wo, 1.0f, dst)) ||
+        (st = ops_bias_relu(K, cv, dst, k->c3.b, B * Ho * Wo, k->c3.cout)))
+        return st;
+    *cur = (fmap){dst, Ho, Wo, k->c3.cout};
+    return CLIPCL_OK;
+}
+
+static clipcl_status resnet_chunk(clipcl_model *m, const float *pix, int B, const clipcl_outputs *out, size_t item0)
+{
+    const tower *t = &m->vision;
+    const resnet_w *r = &t->rn;
+    ops *k = &m->ctx->k;
+    ocl *o = &m->ctx->cl;
+    workspace *ws = &m->ws;
+    const int S = t->c.image_size, C = t->c.width, T = t->tokens, P = T - 1;
+    const size_t npix = 3 * (size_t)S * S;
+    cl_int first[256], *first_heap = NULL, *fp = first;
+    if (B > 256) {
+        first_heap = malloc((size_t)B * sizeof *first_heap);
+        if (!first_heap) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
+        fp = first_heap;
+    }
+    for (int b = 0; b < B; b++) fp[b] = b * T;
+    clipcl_status st;
+    /* stem: NCHW pixels → three 3×3 convolutions → 2×2 average pool */
+    const int H1 = model_conv_out(S, 3, 2, 1);
+    fmap cur = {ws->ln, H1 / 2, H1 / 2, r->width};
+    if ((st = ocl_upload(o, ws->pix, 0, (size_t)B * npix * sizeof(float), pix)) ||
+        (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), fp)) ||
+        (st = conv_relu(m, r, &r->stem[0], ws->pix, 1, B, S, S, ws->x)) ||
+        (st = conv_relu(m, r, &r->stem[1], ws->x, 0, B, H1, H1, ws->ln)) ||
+        (st = conv_relu(m, r, &r->stem[2], ws->ln, 0, B, H1, H1, ws->x)) ||
+        (st = ops_avgpool(k, &r->conv, ws->x, ws->ln, B, r->width, H1, H1, 2)))
+        goto done;
+    for (int i = 0; i < r->n_blocks; i++)
+        if ((st = bottleneck(m, r, &r->blocks[i], B, &cur, cur.buf == ws->x ? ws->ln : ws->x))) goto done;
+    if (cur.H != r->grid || cur.W != r->grid || cur.C != C) {
+        st = err_set(CLIPCL_ERR_MODEL, "ResNet feature map %dx%dx%d does not match the attention pool (%dx%dx%d)", cur.H,
+                     cur.W, cur.C, r->grid, r->grid, C);
+        goto done;
+    }
+    /* attention pool: tokens (mean, positions) in h, + positional embedding; k|v for all
+     * tokens, q for the first only */
+    if ((st = ops_rn_tokens(k, &r->conv, cur.buf, ws->h, B, P, C))) goto done;
+    if (out->last_hidden_state &&
+        (st = ocl_download(o, ws->h, 0, (size_t)B * T * C * sizeof(float), out->last_hidden_state + item0 * T * C)))
+        goto done;
+    if ((st = ops_add_bias(k, ws->h, r->pos, B, T * C)) ||
+        (st = ops_gemm_nt(k, (size_t)B * T, 2 * (size_t)C, (size_t)C, 1.0f, ws->h, 0, r->kv_w, 0, 0.0f, ws->qkv, 0)) ||
+        (st = ops_gather_rows(k, ws->h, ws->idx, NULL, ws->pooled, B, C)) ||
+        (st = ops_gemm_nt(k, (size_t)B, (size_t)C, (size_t)C, 1.0f, ws->pooled, 0, r->q_w, 0, 0.0f, ws->h, 0)) ||
+        (st = ops_attn_pool(k, &r->conv, ws->h, r->q_b, ws->qkv, r->kv_b, ws->pooled, B, T, C, t->c.heads)))
+        goto done;
+    st = project(m, t, r->c_w, r->c_b, B, out, item0);
+done:
+    free(first_heap);
     return st;
 }
 
@@ -212,7 +321,9 @@ clipcl_status clipcl_encode_images_ex(clipcl_model *m, const float *pix, int n, 
     for (int i0 = 0; i0 < n; i0 += m->max_batch) {
         int B = n - i0 < m->max_batch ? n - i0 : m->max_batch;
         clipcl_status st = ws_ensure(m, B);
-        if (!st) st = vision_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0);
+        if (!st)
+            st = m->vision.kind == TOWER_RESNET ? resnet_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0)
+                                                : vision_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0);
         if (st) return st;
     }
     return CLIPCL_OK;

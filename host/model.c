@@ -1,14 +1,18 @@
-/* model.c — load a Hugging Face CLIP folder: check every tensor against the config, convert
- * to float32, upload to the device. Also owns the model's scratch buffers. */
+/* model.c — load a CLIP model folder: find its layout (Hugging Face or OpenAI / open_clip),
+ * check every tensor against the description, convert to float32, fold ResNet BatchNorms into
+ * their convolutions, upload to the device. Also owns the model's scratch buffers. */
 #include "model.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "st.h"
+
+#define COL_CAP_FLOATS ((size_t)16 << 20) /* im2col chunk: 64 MiB, whatever the batch */
 
 clipcl_model_params clipcl_model_default_params(void)
 {
@@ -21,6 +25,16 @@ typedef struct loader {
     float *tmp;              /* conversion buffer */
     size_t tmp_cap;
 } loader;
+
+static clipcl_status reserve(loader *L, size_t numel, const char *name)
+{
+    if (numel <= L->tmp_cap) return CLIPCL_OK;
+    float *t = realloc(L->tmp, numel * sizeof(float));
+    if (!t) return err_set(CLIPCL_ERR_NOMEM, "out of memory converting tensor '%s'", name);
+    L->tmp = t;
+    L->tmp_cap = numel;
+    return CLIPCL_OK;
+}
 
 /* Uploads `count` tensors (same trailing shape) concatenated along dim 0 into one buffer:
  * used for q;k;v. Each name is checked against its expected shape first. */
@@ -35,13 +49,8 @@ static clipcl_status upload_cat(loader *L, cl_mem *out, int count, const char *c
         clipcl_status st = st_expect(L->st, names[i], ndim, shape, &ts[i]);
         if (st) return st;
     }
-    if (numel > L->tmp_cap) {
-        float *t = realloc(L->tmp, numel * sizeof(float));
-        if (!t) return err_set(CLIPCL_ERR_NOMEM, "out of memory converting tensor '%s'", names[0]);
-        L->tmp = t;
-        L->tmp_cap = numel;
-    }
-    clipcl_status st = ocl_alloc(o, numel * count * sizeof(float), out, names[0]);
+    clipcl_status st = reserve(L, numel, names[0]);
+    if (!st) st = ocl_alloc(o, numel * count * sizeof(float), out, names[0]);
     for (int i = 0; !st && i < count; i++) {
         st = st_to_f32(ts[i], L->tmp);
         if (!st) st = ocl_upload(o, *out, i * numel * sizeof(float), numel * sizeof(float), L->tmp);
@@ -56,43 +65,81 @@ static clipcl_status upload(loader *L, cl_mem *out, const char *name, int ndim, 
     return upload_cat(L, out, 1, &name, ndim, shape);
 }
 
-static clipcl_status load_layers(loader *L, tower *t, const char *prefix)
+/* A [rows, cols] tensor used as x @ P (OpenAI's projections) uploaded as [cols, rows], the
+ * [out, in] layout the GEMMs take. */
+static clipcl_status upload_t(loader *L, cl_mem *out, const char *name, int64_t rows, int64_t cols)
+{
+    const int64_t shape[2] = {rows, cols};
+    const st_tensor *t;
+    clipcl_status st = st_expect(L->st, name, 2, shape, &t);
+    size_t n = (size_t)rows * (size_t)cols;
+    if (!st) st = reserve(L, 2 * n, name);
+    if (!st) st = st_to_f32(t, L->tmp);
+    if (st) return st;
+    float *tr = L->tmp + n;
+    for (size_t r = 0; r < (size_t)rows; r++)
+        for (size_t c = 0; c < (size_t)cols; c++) tr[c * rows + r] = L->tmp[r * cols + c];
+    ocl *o = &L->m->ctx->cl;
+    if ((st = ocl_alloc(o, n * sizeof(float), out, name))) return st;
+    return ocl_upload(o, *out, 0, n * sizeof(float), tr);
+}
+
+/* ---------------------------------------------------------------- transformer towers */
+
+enum { N_OUT_W, N_OUT_B, N_LN1_G, N_LN1_B, N_LN2_G, N_LN2_B, N_FC1_W, N_FC1_B, N_FC2_W, N_FC2_B, N_NAMES };
+
+static const char *const hf_names[N_NAMES] = {
+    "self_attn.out_proj.weight", "self_attn.out_proj.bias", "layer_norm1.weight", "layer_norm1.bias",
+    "layer_norm2.weight",        "layer_norm2.bias",        "mlp.fc1.weight",     "mlp.fc1.bias",
+    "mlp.fc2.weight",            "mlp.fc2.bias"};
+static const char *const oai_names[N_NAMES] = {
+    "attn.out_proj.weight", "attn.out_proj.bias", "ln_1.weight",      "ln_1.bias",        "ln_2.weight",
+    "ln_2.bias",            "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight", "mlp.c_proj.bias"};
+
+/* Blocks of a tower. HF: "<prefix>.encoder.layers.N." with separate q, k, v; OpenAI:
+ * "<prefix>transformer.resblocks.N." with q;k;v already stacked in in_proj_weight. */
+static clipcl_status load_layers(loader *L, tower *t, const char *prefix, int oai)
 {
     const int W = t->c.width, I = t->c.ff;
-    char n[8][192];
+    char n[8][192], lp[160];
     t->layers = calloc((size_t)t->c.layers, sizeof *t->layers);
     if (!t->layers) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
     for (int l = 0; l < t->c.layers; l++) {
         layer_w *w = &t->layers[l];
         clipcl_status st;
-#define NAME(i, fmt) snprintf(n[i], sizeof n[i], "%s.encoder.layers.%d." fmt, prefix, l)
-        NAME(0, "self_attn.q_proj.weight");
-        NAME(1, "self_attn.k_proj.weight");
-        NAME(2, "self_attn.v_proj.weight");
-        NAME(3, "self_attn.q_proj.bias");
-        NAME(4, "self_attn.k_proj.bias");
-        NAME(5, "self_attn.v_proj.bias");
-        const char *wq[3] = {n[0], n[1], n[2]}, *bq[3] = {n[3], n[4], n[5]};
-        int64_t sw[2] = {W, W}, sb[1] = {W};
-        if ((st = upload_cat(L, &w->qkv_w, 3, wq, 2, sw)) || (st = upload_cat(L, &w->qkv_b, 3, bq, 1, sb)))
-            return st;
+        if (oai) {
+            snprintf(lp, sizeof lp, "%stransformer.resblocks.%d.", prefix, l);
+            snprintf(n[0], sizeof n[0], "%sattn.in_proj_weight", lp);
+            snprintf(n[1], sizeof n[1], "%sattn.in_proj_bias", lp);
+            if ((st = upload(L, &w->qkv_w, n[0], 2, 3 * (int64_t)W, W, 0, 0)) ||
+                (st = upload(L, &w->qkv_b, n[1], 1, 3 * (int64_t)W, 0, 0, 0)))
+                return st;
+        } else {
+            snprintf(lp, sizeof lp, "%s.encoder.layers.%d.", prefix, l);
+            const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
+            for (int i = 0; i < 3; i++) {
+                snprintf(n[i], sizeof n[i], "%sself_attn.%s.weight", lp, proj[i]);
+                snprintf(n[3 + i], sizeof n[3 + i], "%sself_attn.%s.bias", lp, proj[i]);
+            }
+            const char *wq[3] = {n[0], n[1], n[2]}, *bq[3] = {n[3], n[4], n[5]};
+            int64_t sw[2] = {W, W}, sb[1] = {W};
+            if ((st = upload_cat(L, &w->qkv_w, 3, wq, 2, sw)) || (st = upload_cat(L, &w->qkv_b, 3, bq, 1, sb)))
+                return st;
+        }
         struct {
             cl_mem *dst;
-            const char *fmt;
-            int ndim;
+            int name, ndim;
             int64_t d0, d1;
         } items[] = {
-            {&w->out_w, "self_attn.out_proj.weight", 2, W, W}, {&w->out_b, "self_attn.out_proj.bias", 1, W, 0},
-            {&w->ln1_g, "layer_norm1.weight", 1, W, 0},        {&w->ln1_b, "layer_norm1.bias", 1, W, 0},
-            {&w->ln2_g, "layer_norm2.weight", 1, W, 0},        {&w->ln2_b, "layer_norm2.bias", 1, W, 0},
-            {&w->fc1_w, "mlp.fc1.weight", 2, I, W},            {&w->fc1_b, "mlp.fc1.bias", 1, I, 0},
-            {&w->fc2_w, "mlp.fc2.weight", 2, W, I},            {&w->fc2_b, "mlp.fc2.bias", 1, W, 0},
+            {&w->out_w, N_OUT_W, 2, W, W}, {&w->out_b, N_OUT_B, 1, W, 0}, {&w->ln1_g, N_LN1_G, 1, W, 0},
+            {&w->ln1_b, N_LN1_B, 1, W, 0}, {&w->ln2_g, N_LN2_G, 1, W, 0}, {&w->ln2_b, N_LN2_B, 1, W, 0},
+            {&w->fc1_w, N_FC1_W, 2, I, W}, {&w->fc1_b, N_FC1_B, 1, I, 0}, {&w->fc2_w, N_FC2_W, 2, W, I},
+            {&w->fc2_b, N_FC2_B, 1, W, 0},
         };
         for (size_t i = 0; i < sizeof items / sizeof *items; i++) {
-            snprintf(n[6], sizeof n[6], "%s.encoder.layers.%d.%s", prefix, l, items[i].fmt);
+            snprintf(n[6], sizeof n[6], "%s%s", lp, (oai ? oai_names : hf_names)[items[i].name]);
             if ((st = upload(L, items[i].dst, n[6], items[i].ndim, items[i].d0, items[i].d1, 0, 0))) return st;
         }
-#undef NAME
     }
     return CLIPCL_OK;
 }
@@ -102,10 +149,11 @@ static clipcl_status load_text(loader *L)
     tower *t = &L->m->text;
     const tower_cfg *c = &t->c;
     clipcl_status st;
+    t->kind = TOWER_TEXT;
     t->tokens = c->ctx;
     if ((st = upload(L, &t->tok_emb, "text_model.embeddings.token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
         (st = upload(L, &t->pos_emb, "text_model.embeddings.position_embedding.weight", 2, c->ctx, c->width, 0, 0)) ||
-        (st = load_layers(L, t, "text_model")) ||
+        (st = load_layers(L, t, "text_model", 0)) ||
         (st = upload(L, &t->final_g, "text_model.final_layer_norm.weight", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->final_b, "text_model.final_layer_norm.bias", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->proj, "text_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
@@ -119,6 +167,7 @@ static clipcl_status load_vision(loader *L)
     const tower_cfg *c = &t->c;
     const int G = c->image_size / c->patch_size, P = c->patch_size;
     clipcl_status st;
+    t->kind = TOWER_VIT;
     t->tokens = G * G + 1;
     if ((st = upload(L, &t->patch_w, "vision_model.embeddings.patch_embedding.weight", 4, c->width, c->channels, P,
                      P)) ||
@@ -127,7 +176,7 @@ static clipcl_status load_vision(loader *L)
                      0)) ||
         (st = upload(L, &t->pre_g, "vision_model.pre_layrnorm.weight", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->pre_b, "vision_model.pre_layrnorm.bias", 1, c->width, 0, 0, 0)) ||
-        (st = load_layers(L, t, "vision_model")) ||
+        (st = load_layers(L, t, "vision_model", 0)) ||
         (st = upload(L, &t->final_g, "vision_model.post_layernorm.weight", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->final_b, "vision_model.post_layernorm.bias", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->proj, "visual_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
@@ -135,14 +184,253 @@ static clipcl_status load_vision(loader *L)
     return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
 }
 
-/* Bytes of activations one item needs in the shared workspace (see enc.c for their use). */
+static clipcl_status load_text_oai(loader *L)
+{
+    tower *t = &L->m->text;
+    const tower_cfg *c = &t->c;
+    clipcl_status st;
+    t->kind = TOWER_TEXT;
+    t->tokens = c->ctx;
+    if ((st = upload(L, &t->tok_emb, "token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
+        (st = upload(L, &t->pos_emb, "positional_embedding", 2, c->ctx, c->width, 0, 0)) ||
+        (st = load_layers(L, t, "", 1)) || (st = upload(L, &t->final_g, "ln_final.weight", 1, c->width, 0, 0, 0)) ||
+        (st = upload(L, &t->final_b, "ln_final.bias", 1, c->width, 0, 0, 0)) ||
+        (st = upload_t(L, &t->proj, "text_projection", c->width, L->m->cfg.embed_dim)))
+        return st;
+    return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
+}
+
+static clipcl_status load_vit_oai(loader *L)
+{
+    tower *t = &L->m->vision;
+    const tower_cfg *c = &t->c;
+    const int G = c->image_size / c->patch_size, P = c->patch_size;
+    clipcl_status st;
+    t->kind = TOWER_VIT;
+    t->tokens = G * G + 1;
+    if ((st = upload(L, &t->patch_w, "visual.conv1.weight", 4, c->width, c->channels, P, P)) ||
+        (st = upload(L, &t->cls, "visual.class_embedding", 1, c->width, 0, 0, 0)) ||
+        (st = upload(L, &t->pos_emb, "visual.positional_embedding", 2, t->tokens, c->width, 0, 0)) ||
+        (st = upload(L, &t->pre_g, "visual.ln_pre.weight", 1, c->width, 0, 0, 0)) ||
+        (st = upload(L, &t->pre_b, "visual.ln_pre.bias", 1, c->width, 0, 0, 0)) ||
+        (st = load_layers(L, t, "visual.", 1)) ||
+        (st = upload(L, &t->final_g, "visual.ln_post.weight", 1, c->width, 0, 0, 0)) ||
+        (st = upload(L, &t->final_b, "visual.ln_post.bias", 1, c->width, 0, 0, 0)) ||
+        (st = upload_t(L, &t->proj, "visual.proj", c->width, L->m->cfg.embed_dim)))
+        return st;
+    return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
+}
+
+/* ---------------------------------------------------------------- ResNet */
+
+/* One [n] BatchNorm parameter as floats. */
+static clipcl_status bn_param(loader *L, const char *bn, const char *what, int n, float *out)
+{
+    char name[192];
+    snprintf(name, sizeof name, "%s.%s", bn, what);
+    const int64_t shape[1] = {n};
+    const st_tensor *t;
+    clipcl_status st = st_expect(L->st, name, 1, shape, &t);
+    return st ? st : st_to_f32(t, out);
+}
+
+/* Convolution `conv` [cout, cin, k, k] followed by BatchNorm `bn`, folded (in double) into
+ * w' = w·s and b = beta - mean·s with s = gamma / sqrt(var + eps), the weight reordered to
+ * [cout][ky][kx][cin] for channels-last im2col. The bias goes to host memory `bias`. */
+static clipcl_status load_conv_bn(loader *L, conv_w *cw, const char *conv, const char *bn, int cin, int cout, int k,
+                                  int stride, int pad, float *bias)
+{
+    *cw = (conv_w){.cin = cin, .cout = cout, .k = k, .stride = stride, .pad = pad};
+    const int64_t shape[4] = {cout, cin, k, k};
+    const size_t kk = (size_t)k * k, n = (size_t)cout * cin * kk;
+    const st_tensor *t;
+    float *g = malloc(4 * (size_t)cout * sizeof *g), *reo = malloc(n * sizeof *reo);
+    clipcl_status st = CLIPCL_OK;
+    if (!g || !reo) {
+        st = err_set(CLIPCL_ERR_NOMEM, "out of memory folding '%s'", conv);
+        goto done;
+    }
+    float *be = g + cout, *mean = be + cout, *var = mean + cout;
+    if ((st = st_expect(L->st, conv, 4, shape, &t)) || (st = reserve(L, n, conv)) || (st = st_to_f32(t, L->tmp)) ||
+        (st = bn_param(L, bn, "weight", cout, g)) || (st = bn_param(L, bn, "bias", cout, be)) ||
+        (st = bn_param(L, bn, "running_mean", cout, mean)) || (st = bn_param(L, bn, "running_var", cout, var)))
+        goto done;
+    for (int o = 0; o < cout; o++) {
+        double v = (double)var[o] + ARCH_BN_EPS;
+        if (!(v > 0) || !isfinite(v)) {
+            st = err_set(CLIPCL_ERR_MODEL, "%s: tensor '%s.running_var' channel %d is %g, not a variance", L->st->path,
+                         bn, o, (double)var[o]);
+            goto done;
+        }
+        if (!isfinite(g[o]) || !isfinite(mean[o]) || !isfinite(be[o])) {
+            st = err_set(CLIPCL_ERR_MODEL, "%s: BatchNorm '%s' channel %d has a non-finite parameter", L->st->path, bn, o);
+            goto done;
+        }
+        double s = (double)g[o] / sqrt(v);
+        bias[o] = (float)((double)be[o] - (double)mean[o] * s);
+        for (int ci = 0; ci < cin; ci++)
+            for (size_t p = 0; p < kk; p++)
+                reo[((size_t)o * kk + p) * cin + ci] = (float)((double)L->tmp[((size_t)o * cin + ci) * kk + p] * s);
+    }
+    ocl *oc = &L->m->ctx->cl;
+    if (!(st = ocl_alloc(oc, n * sizeof(float), &cw->w, conv))) st = ocl_upload(oc, cw->w, 0, n * sizeof(float), reo);
+done:
+    free(g);
+    free(reo);
+    return st;
+}
+
+static clipcl_status upload_bias(loader *L, conv_w *cw, const float *bias, const char *what)
+{
+    ocl *o = &L->m->ctx->cl;
+    clipcl_status st = ocl_alloc(o, (size_t)cw->cout * sizeof(float), &cw->b, what);
+    return st ? st : ocl_upload(o, cw->b, 0, (size_t)cw->cout * sizeof(float), bias);
+}
+
+static clipcl_status conv_bn(loader *L, conv_w *cw, const char *conv, const char *bn, int cin, int cout, int k,
+                             int stride, int pad, float *bias)
+{
+    clipcl_status st = load_conv_bn(L, cw, conv, bn, cin, cout, k, stride, pad, bias);
+    return st ? st : upload_bias(L, cw, bias, conv);
+}
+
+static clipcl_status load_resnet(loader *L)
+{
+    clipcl_model *m = L->m;
+    tower *t = &m->vision;
+    resnet_w *r = &t->rn;
+    const arch_desc *a = &m->arch;
+    const int W = a->rn_width, C = t->c.width, E = m->cfg.embed_dim, H = t->c.heads;
+    clipcl_status st;
+    t->kind = TOWER_RESNET;
+    r->width = W;
+    memcpy(r->stages, a->rn_stages, sizeof r->stages);
+    r->grid = arch_rn_grid(t->c.image_size);
+    t->tokens = r->grid * r->grid + 1;
+    if ((st = ops_conv_create(&m->ctx->k, &r->conv))) return st;
+    if (t->tokens > ops_attn_pool_max_tokens(&r->conv, C / H))
+        return err_set(CLIPCL_ERR_LIMIT, "image size %d: an attention pool over %d tokens exceeds this device's local memory",
+                       t->c.image_size, t->tokens);
+    float *bias = malloc(2 * (size_t)32 * W * sizeof *bias); /* the widest output (4 × 8W) twice */
+    if (!bias) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
+    char cn[192], bn[192], pre[64];
+    /* stem: three 3×3 convolutions, the first with stride 2 */
+    const int stem_in[3] = {3, W / 2, W / 2}, stem_out[3] = {W / 2, W / 2, W};
+    for (int i = 0; i < 3 && !st; i++) {
+        snprintf(cn, sizeof cn, "visual.conv%d.weight", i + 1);
+        snprintf(bn, sizeof bn, "visual.bn%d", i + 1);
+        st = conv_bn(L, &r->stem[i], cn, bn, stem_in[i], stem_out[i], 3, i == 0 ? 2 : 1, 1, bias);
+    }
+    r->n_blocks = t->c.layers;
+    if (!st && !(r->blocks = calloc((size_t)r->n_blocks, sizeof *r->blocks)))
+        st = err_set(CLIPCL_ERR_NOMEM, "out of memory");
+    int inpl = W, b = 0;
+    for (int s = 0; s < ARCH_RN_STAGES && !st; s++) {
+        const int planes = W << s;
+        for (int i = 0; i < r->stages[s] && !st; i++, b++) {
+            rn_block *k = &r->blocks[b];
+            k->pool = s > 0 && i == 0 ? 2 : 1;
+            k->has_down = k->pool > 1 || inpl != 4 * planes;
+            snprintf(pre, sizeof pre, "visual.layer%d.%d", s + 1, i);
+#define NAMES(conv, norm)                                                                                             \
+    (snprintf(cn, sizeof cn, "%s." conv ".weight", pre), snprintf(bn, sizeof bn, "%s." norm, pre))
+            NAMES("conv1", "bn1");
+            if ((st = conv_bn(L, &k->c1, cn, bn, inpl, planes, 1, 1, 0, bias))) break;
+            NAMES("conv2", "bn2");
+            if ((st = conv_bn(L, &k->c2, cn, bn, planes, planes, 3, 1, 1, bias))) break;
+            NAMES("conv3", "bn3");
+            if ((st = load_conv_bn(L, &k->c3, cn, bn, planes, 4 * planes, 1, 1, 0, bias))) break;
+            if (k->has_down) {
+                NAMES("downsample.0", "downsample.1");
+                if ((st = load_conv_bn(L, &k->down, cn, bn, inpl, 4 * planes, 1, 1, 0, bias + 4 * planes))) break;
+                for (int o = 0; o < 4 * planes; o++) bias[o] += bias[4 * planes + o];
+            }
+#undef NAMES
+            snprintf(cn, sizeof cn, "%s.conv3", pre);
+            st = upload_bias(L, &k->c3, bias, cn);
+            inpl = 4 * planes;
+        }
+    }
+    free(bias);
+    if (st) return st;
+    const char *kv_w[2] = {"visual.attnpool.k_proj.weight", "visual.attnpool.v_proj.weight"};
+    const char *kv_b[2] = {"visual.attnpool.k_proj.bias", "visual.attnpool.v_proj.bias"};
+    const int64_t sw[2] = {C, C}, sb[1] = {C};
+    if ((st = upload(L, &r->pos, "visual.attnpool.positional_embedding", 2, t->tokens, C, 0, 0)) ||
+        (st = upload(L, &r->q_w, "visual.attnpool.q_proj.weight", 2, C, C, 0, 0)) ||
+        (st = upload(L, &r->q_b, "visual.attnpool.q_proj.bias", 1, C, 0, 0, 0)) ||
+        (st = upload_cat(L, &r->kv_w, 2, kv_w, 2, sw)) || (st = upload_cat(L, &r->kv_b, 2, kv_b, 1, sb)) ||
+        (st = upload(L, &r->c_w, "visual.attnpool.c_proj.weight", 2, E, C, 0, 0)) ||
+        (st = upload(L, &r->c_b, "visual.attnpool.c_proj.bias", 1, E, 0, 0, 0)))
+        return st;
+    return CLIPCL_OK;
+}
+
+/* ---------------------------------------------------------------- workspace sizes */
+
+static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Walks the ResNet as enc.c runs it (see there for which buffer holds what). */
+static void resnet_need(const tower *t, ws_need *n)
+{
+    const resnet_w *r = &t->rn;
+    const size_t S = (size_t)t->c.image_size, W = (size_t)r->width, C = (size_t)t->c.width, T = (size_t)t->tokens;
+    size_t H = (size_t)model_conv_out((int)S, 3, 2, 1);
+    size_t act = H * H * W, t1 = 0, t2 = 0;
+    size_t col = H * H * zmax(27, 9 * (W / 2)), kmax = zmax(27, 9 * (W / 2));
+    H /= 2;
+    size_t inpl = W;
+    for (int s = 0; s < ARCH_RN_STAGES; s++) {
+        const size_t planes = W << s;
+        for (int i = 0; i < r->stages[s]; i++) {
+            const size_t pool = s > 0 && i == 0 ? 2 : 1, Ho = H / pool;
+            act = zmax(act, H * H * inpl);
+            t1 = zmax(t1, H * H * planes);
+            t2 = zmax(t2, H * H * planes);
+            col = zmax(col, H * H * 9 * planes);
+            kmax = zmax(kmax, 9 * planes);
+            if (pool > 1) t2 = zmax(t2, Ho * Ho * inpl);
+            act = zmax(act, Ho * Ho * 4 * planes);
+            H = Ho;
+            inpl = 4 * planes;
+        }
+    }
+    n->x = n->ln = act;
+    n->qkv = zmax(t1, T * 2 * C);
+    n->h = zmax(t2, T * C);
+    n->pooled = C;
+    n->pix = 3 * S * S;
+    n->col = col;
+    n->col_min = kmax;
+}
+
+void model_ws_need(const tower *t, ws_need *n)
+{
+    memset(n, 0, sizeof *n);
+    if (!t->present) return;
+    if (t->kind == TOWER_RESNET) {
+        resnet_need(t, n);
+        return;
+    }
+    size_t T = (size_t)t->tokens, W = (size_t)t->c.width, h = T * (size_t)t->c.ff;
+    n->x = n->ln = T * W;
+    n->qkv = 3 * T * W;
+    n->pooled = W;
+    if (t->kind == TOWER_VIT) { /* the unfolded patches also live in h */
+        h = zmax(h, (T - 1) * 3 * (size_t)t->c.patch_size * t->c.patch_size);
+        n->pix = 3 * (size_t)t->c.image_size * t->c.image_size;
+    } else {
+        n->ids = T;
+    }
+    n->h = h;
+}
+
+/* Bytes of activations one item needs in the shared workspace. */
 static size_t item_bytes(const tower *t)
 {
-    if (!t->present) return 0;
-    size_t T = (size_t)t->tokens, W = (size_t)t->c.width;
-    size_t h = T * (size_t)t->c.ff, patches = 0;
-    if (t->c.patch_size) patches = (T - 1) * 3 * (size_t)t->c.patch_size * t->c.patch_size;
-    return (T * W * 5 + (h > patches ? h : patches) + T) * sizeof(float);
+    ws_need n;
+    model_ws_need(t, &n);
+    return (n.x + n.ln + n.qkv + n.h + n.ids + n.pix + n.pooled + n.col + 1) * sizeof(float);
 }
 
 static void fill_info(clipcl_model *m)
@@ -165,8 +453,99 @@ static void fill_info(clipcl_model *m)
     i->vision_ff = c->vision.ff;
     i->image_size = c->vision.image_size;
     i->patch_size = c->vision.patch_size;
-    i->vision_tokens = m->vision.tokens;
-    i->vision_gelu = c->vision.act == OPS_ACT_GELU;
+    i->layout = m->arch.layout;
+    i->vision_kind = m->arch.vision_kind;
+    if (m->arch.vision_kind == ARCH_RESNET) {
+        int G = arch_rn_grid(c->vision.image_size);
+        i->vision_tokens = G * G + 1;
+        i->vision_gelu = 0;
+        i->resnet_width = m->arch.rn_width;
+        memcpy(i->resnet_stages, m->arch.rn_stages, sizeof i->resnet_stages);
+    } else {
+        int G = c->vision.image_size / c->vision.patch_size;
+        i->vision_tokens = G * G + 1;
+        i->vision_gelu = c->vision.act == OPS_ACT_GELU;
+    }
+}
+
+/* ---------------------------------------------------------------- folders */
+
+static int is_file(const char *dir, const char *name)
+{
+    char p[4200];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return !stat(p, &sb) && S_ISREG(sb.st_mode);
+}
+
+/* Reads the folder's description and opens its weights (HF: config.json, model.safetensors;
+ * OpenAI: open_clip_model.safetensors or OpenAI names in model.safetensors, with
+ * open_clip_config.json or shape-derived sizes). */
+static clipcl_status open_folder(clipcl_model *m, loader *L, const char *dir)
+{
+    char path[4200];
+    clipcl_status st;
+    int oai = 0;
+    const char *weights = "model.safetensors";
+    if (!(is_file(dir, "config.json") && is_file(dir, "model.safetensors"))) {
+        if (is_file(dir, "open_clip_model.safetensors")) {
+            oai = 1;
+            weights = "open_clip_model.safetensors";
+        } else if (is_file(dir, "model.safetensors") && !is_file(dir, "config.json")) {
+            snprintf(path, sizeof path, "%s/model.safetensors", dir);
+            if ((st = st_open(path, &L->st))) return st;
+            oai = arch_is_openai(L->st);
+        }
+    }
+    if (!oai) {
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if ((st = cfg_load(path, &m->cfg))) return st;
+        m->arch = (arch_desc){.c = m->cfg, .layout = ARCH_LAYOUT_HF, .vision_kind = ARCH_VIT};
+        m->preproc = clipcl_preproc_default();
+        m->preproc.size = m->cfg.vision.image_size;
+        if (is_file(dir, "preprocessor_config.json")) {
+            snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+            if ((st = cfg_load_preproc(path, &m->preproc))) return st;
+            if (m->preproc.size != m->cfg.vision.image_size)
+                return err_set(CLIPCL_ERR_MODEL, "%s: crop size %d differs from the model's image_size %d", path,
+                               m->preproc.size, m->cfg.vision.image_size);
+        }
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        return L->st ? CLIPCL_OK : st_open(path, &L->st);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, weights);
+    if (!L->st && (st = st_open(path, &L->st))) return st;
+    if (is_file(dir, "open_clip_config.json")) {
+        snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
+        st = arch_load_openclip(path, &m->arch);
+    } else {
+        st = arch_from_tensors(L->st, L->st->path, &m->arch);
+    }
+    if (st) return st;
+    m->cfg = m->arch.c;
+    m->preproc = clipcl_preproc_default();
+    m->preproc.size = m->cfg.vision.image_size;
+    if (m->arch.has_norm) {
+        memcpy(m->preproc.mean, m->arch.mean, sizeof m->preproc.mean);
+        memcpy(m->preproc.std, m->arch.std, sizeof m->preproc.std);
+    }
+    return CLIPCL_OK;
+}
+
+/* logit_scale: a scalar (Hugging Face) or [1] (OpenAI). */
+static clipcl_status read_logit_scale(clipcl_model *m, loader *L)
+{
+    const st_tensor *ls = st_find(L->st, "logit_scale");
+    const int64_t one[1] = {1};
+    int vec = ls && ls->ndim == 1 && ls->shape[0] == 1;
+    clipcl_status st = st_expect(L->st, "logit_scale", vec, vec ? one : NULL, &ls);
+    if (st) return st;
+    float lsv;
+    if ((st = st_to_f32(ls, &lsv))) return st;
+    if (!isfinite(lsv) || lsv > 20.0f)
+        return err_set(CLIPCL_ERR_MODEL, "%s: logit_scale %g is not a usable temperature", L->st->path, lsv);
+    m->info.logit_scale = expf(lsv);
+    return CLIPCL_OK;
 }
 
 clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir, const clipcl_model_params *params,
@@ -178,7 +557,6 @@ clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir, const clip
     if (p.max_batch < 0) return err_set(CLIPCL_ERR_INVALID_ARG, "max_batch %d is negative", p.max_batch);
     if (!p.load_text && !p.load_vision)
         return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_model_load: neither tower requested");
-    char path[4096];
     loader L = {0};
     clipcl_status st;
     clipcl_model *m = calloc(1, sizeof *m);
@@ -186,40 +564,18 @@ clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir, const clip
     m->ctx = ctx;
     L.m = m;
 
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if ((st = cfg_load(path, &m->cfg))) goto fail;
-    m->preproc = clipcl_preproc_default();
-    m->preproc.size = m->cfg.vision.image_size;
-    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-    FILE *pf = fopen(path, "rb");
-    if (pf) {
-        fclose(pf);
-        if ((st = cfg_load_preproc(path, &m->preproc))) goto fail;
-        if (m->preproc.size != m->cfg.vision.image_size) {
-            st = err_set(CLIPCL_ERR_MODEL, "%s: crop size %d differs from the model's image_size %d", path,
-                         m->preproc.size, m->cfg.vision.image_size);
-            goto fail;
-        }
-    }
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if ((st = st_open(path, &L.st))) goto fail;
-
-    const st_tensor *ls;
-    if ((st = st_expect(L.st, "logit_scale", 0, NULL, &ls))) goto fail;
-    float lsv;
-    if ((st = st_to_f32(ls, &lsv))) goto fail;
-    if (!isfinite(lsv) || lsv > 20.0f) {
-        st = err_set(CLIPCL_ERR_MODEL, "%s: logit_scale %g is not a usable temperature", path, lsv);
-        goto fail;
-    }
-    m->info.logit_scale = expf(lsv);
-
+    if ((st = open_folder(m, &L, dir)) || (st = read_logit_scale(m, &L))) goto fail;
+    const int oai = m->arch.layout == ARCH_LAYOUT_OPENAI;
     m->text.c = m->cfg.text;
     m->vision.c = m->cfg.vision;
     m->text.present = p.load_text;
     m->vision.present = p.load_vision;
-    if (p.load_text && (st = load_text(&L))) goto fail;
-    if (p.load_vision && (st = load_vision(&L))) goto fail;
+    if (p.load_text && (st = oai ? load_text_oai(&L) : load_text(&L))) goto fail;
+    if (p.load_vision) {
+        if (m->arch.vision_kind == ARCH_RESNET) st = load_resnet(&L);
+        else st = oai ? load_vit_oai(&L) : load_vision(&L);
+        if (st) goto fail;
+    }
     fill_info(m);
 
     /* Default batch: what fits in a quarter of device memory, at most 64 items. */
@@ -241,6 +597,12 @@ fail:
     return st;
 }
 
+static void free_conv(ocl *o, conv_w *c)
+{
+    ocl_release(o, &c->w);
+    ocl_release(o, &c->b);
+}
+
 static void free_tower(ocl *o, tower *t)
 {
     if (t->layers) {
@@ -255,14 +617,31 @@ static void free_tower(ocl *o, tower *t)
     cl_mem *all[] = {&t->final_g, &t->final_b, &t->proj, &t->tok_emb, &t->pos_emb,
                      &t->patch_w, &t->cls,     &t->pre_g, &t->pre_b};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(o, all[i]);
+    resnet_w *r = &t->rn;
+    for (int i = 0; i < 3; i++) free_conv(o, &r->stem[i]);
+    if (r->blocks) {
+        for (int b = 0; b < r->n_blocks; b++) {
+            free_conv(o, &r->blocks[b].c1);
+            free_conv(o, &r->blocks[b].c2);
+            free_conv(o, &r->blocks[b].c3);
+            free_conv(o, &r->blocks[b].down);
+        }
+        free(r->blocks);
+        r->blocks = NULL;
+    }
+    cl_mem *rn[] = {&r->pos, &r->q_w, &r->q_b, &r->kv_w, &r->kv_b, &r->c_w, &r->c_b};
+    for (size_t i = 0; i < sizeof rn / sizeof *rn; i++) ocl_release(o, rn[i]);
+    ops_conv_free(&r->conv);
 }
 
 void model_ws_free(clipcl_model *m)
 {
     workspace *ws = &m->ws;
-    cl_mem *all[] = {&ws->x, &ws->ln, &ws->qkv, &ws->h, &ws->idx, &ws->ids, &ws->pix, &ws->pooled, &ws->feat, &ws->emb};
+    cl_mem *all[] = {&ws->x,   &ws->ln,     &ws->qkv,  &ws->h,   &ws->idx, &ws->ids,
+                     &ws->pix, &ws->pooled, &ws->feat, &ws->emb, &ws->col};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(&m->ctx->cl, all[i]);
     ws->batch = 0;
+    ws->col_floats = 0;
 }
 
 void clipcl_model_free(clipcl_model *m)
@@ -291,4 +670,12 @@ const clipcl_tokenizer *clipcl_model_tokenizer(clipcl_model *m)
     if (!m) return NULL;
     if (!m->tok && clipcl_tokenizer_create(NULL, &m->tok) != CLIPCL_OK) return NULL;
     return m->tok;
+}
+
+size_t model_col_floats(const ws_need *n, int B)
+{
+    if (!n->col) return 0;
+    size_t want = n->col * (size_t)B;
+    if (want > COL_CAP_FLOATS) want = COL_CAP_FLOATS;
+    return zmax(want, n->col_min);
 }

@@ -234,6 +234,123 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
     return CLIPCL_OK;
 }
 
+/* ---------------------------------------------------------------- ResNet (cl/conv.cl) */
+
+#define POOL_WG 64 /* must match the -DPOOL_WG given to conv.cl */
+
+clipcl_status ops_conv_create(ops *k, ops_conv *out)
+{
+    static const char *opts = "-DPOOL_WG=64";
+    memset(out, 0, sizeof *out);
+    cl_ulong lm = 0;
+    cl_int e = clGetDeviceInfo(k->o->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
+    if (e != CL_SUCCESS) return ocl_fail(e, "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)");
+    out->local_mem = (size_t)lm;
+    clipcl_status st;
+    if ((st = ocl_kernel(k->o, "conv", opts, "im2col", &out->im2col)) ||
+        (st = ocl_kernel(k->o, "conv", opts, "bias_relu", &out->bias_relu)) ||
+        (st = ocl_kernel(k->o, "conv", opts, "avgpool", &out->avgpool)) ||
+        (st = ocl_kernel(k->o, "conv", opts, "rn_tokens", &out->tokens)) ||
+        (st = ocl_kernel(k->o, "conv", opts, "attn_pool", &out->attn_pool))) {
+        ops_conv_free(out);
+        return st;
+    }
+    return CLIPCL_OK;
+}
+
+void ops_conv_free(ops_conv *c)
+{
+    cl_kernel *all[] = {&c->im2col, &c->bias_relu, &c->avgpool, &c->tokens, &c->attn_pool};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        if (*all[i]) clReleaseKernel(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+int ops_attn_pool_max_tokens(const ops_conv *c, int D)
+{
+    /* scores + query + the reduction array, with 1 KB left for the implementation */
+    long avail = (long)c->local_mem - 1024 - 4L * (D + POOL_WG);
+    return avail > 4 ? (int)(avail / 4 > (1 << 24) ? (1 << 24) : avail / 4) : 0;
+}
+
+clipcl_status ops_im2col(ops *k, const ops_conv *c, cl_mem src, int nchw, int Cin, int H, int W, int K, int stride,
+                         int pad, int Ho, int Wo, int row0, int rows, cl_mem col)
+{
+    /* element strides of (image, channel, row, column) */
+    cl_int sb = Cin * H * W, sc = nchw ? H * W : 1, sy = nchw ? W : W * Cin, sx = nchw ? 1 : Cin;
+    clipcl_status st = ocl_setargs(c->im2col, "im2col", 15, OCL_A(src), OCL_A(col), OCL_A(Cin), OCL_A(H), OCL_A(W),
+                                   OCL_A(sb), OCL_A(sc), OCL_A(sy), OCL_A(sx), OCL_A(K), OCL_A(stride), OCL_A(pad),
+                                   OCL_A(Ho), OCL_A(Wo), OCL_A(row0));
+    if (st) return st;
+    size_t global[3] = {(size_t)Cin, (size_t)K * K, (size_t)rows}, local[3] = {Cin < 64 ? (size_t)Cin : 64, 1, 1};
+    return ocl_run(k->o, c->im2col, "im2col", 3, global, local,
+                   prof_slot(k, CLIPCL_OP_ELEMENTWISE, 0, 8.0 * rows * K * K * Cin));
+}
+
+clipcl_status ops_conv2d(ops *k, const ops_conv *c, cl_mem src, int nchw, int B, int Cin, int H, int W, cl_mem w,
+                         int Cout, int K, int stride, int pad, float beta, cl_mem dst, cl_mem col,
+                         size_t col_floats)
+{
+    if (B < 1 || Cin < 1 || Cout < 1 || K < 1 || stride < 1 || pad < 0 || H + 2 * pad < K || W + 2 * pad < K)
+        return err_set(CLIPCL_ERR_INVALID_ARG, "convolution %dx%d stride %d pad %d does not fit a %dx%d input", K, K,
+                       stride, pad, H, W);
+    const int Ho = (H + 2 * pad - K) / stride + 1, Wo = (W + 2 * pad - K) / stride + 1;
+    const size_t M = (size_t)B * Ho * Wo, KC = (size_t)K * K * Cin;
+    if (!nchw && K == 1 && stride == 1 && pad == 0)
+        return ops_gemm_nt(k, M, (size_t)Cout, KC, 1.0f, src, 0, w, 0, beta, dst, 0);
+    if (col_floats < KC)
+        return err_set(CLIPCL_ERR_INVALID_ARG, "im2col buffer of %zu floats is below one row of %zu", col_floats, KC);
+    if (M > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "convolution output of %zu pixels is beyond the limit", M);
+    size_t chunk = col_floats / KC;
+    clipcl_status st = CLIPCL_OK;
+    for (size_t r0 = 0; r0 < M && !st; r0 += chunk) {
+        size_t rows = M - r0 < chunk ? M - r0 : chunk;
+        if (!(st = ops_im2col(k, c, src, nchw, Cin, H, W, K, stride, pad, Ho, Wo, (int)r0, (int)rows, col)))
+            st = ops_gemm_nt(k, rows, (size_t)Cout, KC, 1.0f, col, 0, w, 0, beta, dst, r0 * (size_t)Cout);
+    }
+    return st;
+}
+
+clipcl_status ops_bias_relu(ops *k, const ops_conv *c, cl_mem x, cl_mem bias, int rows, int cols)
+{
+    clipcl_status st = ocl_setargs(c->bias_relu, "bias_relu", 3, OCL_A(x), OCL_A(bias), OCL_A(cols));
+    return st ? st : run2d(k, c->bias_relu, "bias_relu", cols, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
+}
+
+clipcl_status ops_avgpool(ops *k, const ops_conv *c, cl_mem src, cl_mem dst, int B, int C, int H, int W, int K)
+{
+    const int Ho = H / K, Wo = W / K;
+    clipcl_status st = ocl_setargs(c->avgpool, "avgpool", 8, OCL_A(src), OCL_A(dst), OCL_A(C), OCL_A(H), OCL_A(W),
+                                   OCL_A(K), OCL_A(Ho), OCL_A(Wo));
+    return st ? st : run2d(k, c->avgpool, "avgpool", C, B * Ho * Wo, CLIPCL_OP_ELEMENTWISE,
+                                4.0 * B * Ho * Wo * C * (K * K + 1));
+}
+
+clipcl_status ops_rn_tokens(ops *k, const ops_conv *c, cl_mem f, cl_mem x, int B, int P, int C)
+{
+    clipcl_status st = ocl_setargs(c->tokens, "rn_tokens", 4, OCL_A(f), OCL_A(x), OCL_A(P), OCL_A(C));
+    return st ? st : run2d(k, c->tokens, "rn_tokens", C, B * (P + 1), CLIPCL_OP_ELEMENTWISE, 12.0 * B * P * C);
+}
+
+clipcl_status ops_attn_pool(ops *k, const ops_conv *c, cl_mem q, cl_mem qb, cl_mem kv, cl_mem kvb, cl_mem out,
+                            int B, int T, int C, int heads)
+{
+    if (heads < 1 || C % heads) return err_set(CLIPCL_ERR_INVALID_ARG, "attention pool: %d heads do not divide %d", heads, C);
+    const int D = C / heads;
+    if (T < 1 || T > ops_attn_pool_max_tokens(c, D))
+        return err_set(CLIPCL_ERR_LIMIT, "attention pool over %d tokens exceeds this device's local memory (%zu bytes)",
+                       T, c->local_mem);
+    float scale = 1.0f / sqrtf((float)D);
+    clipcl_status st = ocl_setargs(c->attn_pool, "attn_pool", 11, OCL_A(q), OCL_A(qb), OCL_A(kv), OCL_A(kvb), OCL_A(out),
+                                   OCL_A(T), OCL_A(C), OCL_A(D), OCL_A(scale), (size_t)T * sizeof(float), (const void *)NULL,
+                                   (size_t)D * sizeof(float), (const void *)NULL);
+    if (st) return st;
+    size_t global[2] = {(size_t)heads * POOL_WG, (size_t)B}, local[2] = {POOL_WG, 1};
+    double flops = 4.0 * B * (double)T * C, bytes = 4.0 * B * (double)T * 2 * C;
+    return ocl_run(k->o, c->attn_pool, "attn_pool", 2, global, local, prof_slot(k, CLIPCL_OP_ATTENTION, flops, bytes));
+}
+
 clipcl_status clipcl_profile_read(clipcl_context *ctx, clipcl_op_stats stats[CLIPCL_OP_KINDS])
 {
     if (!ctx || !stats) return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_profile_read: NULL argument");

@@ -54,6 +54,39 @@ void ops_attn_free(ops_attn *a);
 clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, int B, int T,
                             int heads, int causal);
 
+/* The ResNet tower's kernels (cl/conv.cl), built only when a ResNet model is loaded. */
+typedef struct ops_conv {
+    cl_kernel im2col, bias_relu, avgpool, tokens, attn_pool;
+    size_t local_mem;        /* the device's local memory, bounding the attention pool's sequence */
+} ops_conv;
+
+clipcl_status ops_conv_create(ops *k, ops_conv *out);
+void ops_conv_free(ops_conv *c);
+/* Longest sequence ops_attn_pool accepts for head dimension D on this device. */
+int ops_attn_pool_max_tokens(const ops_conv *c, int D);
+
+/* dst [B*Ho*Wo, Cout] (NHWC) = beta * dst + convolution of src with w [Cout, K*K*Cin] (rows in
+ * (ky, kx, cin) order), no bias; Ho = (H + 2 pad - K) / stride + 1, likewise Wo. src is NHWC
+ * [B, H, W, Cin], or NCHW [B, Cin, H, W] when nchw is set. A 1x1 stride-1 convolution of an
+ * NHWC input is one GEMM on src as it lies; any other goes through im2col into col
+ * (col_floats floats), in chunks of output rows that fit. */
+clipcl_status ops_conv2d(ops *k, const ops_conv *c, cl_mem src, int nchw, int B, int Cin, int H, int W, cl_mem w,
+                         int Cout, int K, int stride, int pad, float beta, cl_mem dst, cl_mem col,
+                         size_t col_floats);
+/* The im2col step alone: output rows row0 .. row0+rows of the convolution's patch matrix. */
+clipcl_status ops_im2col(ops *k, const ops_conv *c, cl_mem src, int nchw, int Cin, int H, int W, int K, int stride,
+                         int pad, int Ho, int Wo, int row0, int rows, cl_mem col);
+/* x = max(x + bias, 0), rows of cols. */
+clipcl_status ops_bias_relu(ops *k, const ops_conv *c, cl_mem x, cl_mem bias, int rows, int cols);
+/* NHWC KxK average pool, stride K, floor: dst [B, H/K, W/K, C]. */
+clipcl_status ops_avgpool(ops *k, const ops_conv *c, cl_mem src, cl_mem dst, int B, int C, int H, int W, int K);
+/* x [B, P+1, C]: the mean of f [B, P, C] over its P positions, then f. */
+clipcl_status ops_rn_tokens(ops *k, const ops_conv *c, cl_mem f, cl_mem x, int B, int P, int C);
+/* One-query multi-head attention (see cl/conv.cl): q [B, C], kv [B*T, 2C] (k | v), biases qb [C]
+ * and kvb [2C]; out [B, C]. */
+clipcl_status ops_attn_pool(ops *k, const ops_conv *c, cl_mem q, cl_mem qb, cl_mem kv, cl_mem kvb, cl_mem out,
+                            int B, int T, int C, int heads);
+
 /* C[M,N] = alpha * A[M,K] * B[N,K]^T + beta * C (row-major, dense, offsets in floats):
  * B is a weight in PyTorch's [out, in] layout. Done by CLBlast. */
 clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_mem A, size_t a_off, cl_mem B,

@@ -111,8 +111,46 @@ clipcl_status synth_arch(const char *name, model_cfg *c)
         };
         return CLIPCL_OK;
     }
-    return err_set(CLIPCL_ERR_INVALID_ARG, "unknown architecture '%s' (known: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14-336)",
+    return err_set(CLIPCL_ERR_INVALID_ARG,
+                   "unknown architecture '%s' (known: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14-336; the ResNets "
+                   "RN50, RN101, RN50x4, RN50x16, RN50x64 through synth_arch_desc)",
                    name);
+}
+
+clipcl_status synth_arch_desc(const char *name, arch_desc *d)
+{
+    /* OpenAI's ResNet CLIPs (clip/model.py build_model; open_clip's RN*.json) */
+    static const struct {
+        const char *name;
+        int E, tw, th, img, w, s0, s1, s2, s3;
+    } rns[] = {
+        {"RN50", 1024, 512, 8, 224, 64, 3, 4, 6, 3},       {"RN101", 512, 512, 8, 224, 64, 3, 4, 23, 3},
+        {"RN50x4", 640, 640, 10, 288, 80, 4, 6, 10, 6},    {"RN50x16", 768, 768, 12, 384, 96, 6, 8, 18, 8},
+        {"RN50x64", 1024, 1024, 16, 448, 128, 3, 15, 36, 10},
+    };
+    memset(d, 0, sizeof *d);
+    for (size_t i = 0; i < sizeof rns / sizeof *rns; i++) {
+        if (strcasecmp(name, rns[i].name)) continue;
+        const int W = rns[i].w;
+        d->layout = ARCH_LAYOUT_OPENAI;
+        d->vision_kind = ARCH_RESNET;
+        d->rn_width = W;
+        d->rn_stages[0] = rns[i].s0, d->rn_stages[1] = rns[i].s1, d->rn_stages[2] = rns[i].s2, d->rn_stages[3] = rns[i].s3;
+        d->c = (model_cfg){
+            .embed_dim = rns[i].E,
+            .text = {.width = rns[i].tw, .layers = 12, .heads = rns[i].th, .ff = 4 * rns[i].tw,
+                     .act = OPS_ACT_QUICK_GELU, .eps = 1e-5f, .ctx = 77, .vocab = 49408},
+            .vision = {.width = 32 * W, .layers = rns[i].s0 + rns[i].s1 + rns[i].s2 + rns[i].s3, .heads = 32 * W / 64,
+                       .act = OPS_ACT_QUICK_GELU, .eps = 1e-5f, .image_size = rns[i].img, .channels = 3},
+        };
+        return CLIPCL_OK;
+    }
+    d->layout = ARCH_LAYOUT_HF;
+    d->vision_kind = ARCH_VIT;
+    clipcl_status st = synth_arch(name, &d->c);
+    if (st) err_set(st, "unknown architecture '%s' (known: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14-336, RN50, RN101, "
+                        "RN50x4, RN50x16, RN50x64)", name);
+    return st;
 }
 
 typedef struct tlist {
@@ -147,6 +185,20 @@ static int add(tlist *L, const char *name, int ndim, int64_t d0, int64_t d1, int
     synth_fill(name, data, (size_t)t->numel);
     t->data = (const uint8_t *)data;
     L->n++;
+    return 0;
+}
+
+/* A PyTorch BatchNorm's num_batches_tracked: I64 [1], 0 (stored by PyTorch, unused). */
+static int add_i64(tlist *L, const char *name)
+{
+    if (add(L, name, 1, 1, 0, 0, 0)) return -1;
+    st_tensor *t = &L->t[L->n - 1];
+    void *zero = calloc(1, 8);
+    if (!zero) return -1;
+    free((void *)t->data);
+    t->data = zero;
+    t->dtype = ST_I64;
+    t->nbytes = 8;
     return 0;
 }
 
@@ -232,4 +284,134 @@ done:
     }
     free(L.t);
     return st;
+}
+
+/* ---------------------------------------------------------------- OpenAI / open_clip layout */
+
+static int add_resblocks(tlist *L, const char *pre, const tower_cfg *c)
+{
+    char n[256];
+    const int W = c->width, I = c->ff;
+    int r = 0;
+    for (int l = 0; l < c->layers && !r; l++) {
+#define T_(fmt, nd, a, b) (snprintf(n, sizeof n, "%stransformer.resblocks.%d." fmt, pre, l), r |= add(L, n, nd, a, b, 0, 0))
+        T_("attn.in_proj_weight", 2, 3 * W, W);
+        T_("attn.in_proj_bias", 1, 3 * W, 0);
+        T_("attn.out_proj.weight", 2, W, W);
+        T_("attn.out_proj.bias", 1, W, 0);
+        T_("ln_1.weight", 1, W, 0);
+        T_("ln_1.bias", 1, W, 0);
+        T_("mlp.c_fc.weight", 2, I, W);
+        T_("mlp.c_fc.bias", 1, I, 0);
+        T_("mlp.c_proj.weight", 2, W, I);
+        T_("mlp.c_proj.bias", 1, W, 0);
+        T_("ln_2.weight", 1, W, 0);
+        T_("ln_2.bias", 1, W, 0);
+#undef T_
+    }
+    return r;
+}
+
+/* conv [cout, cin, k, k] + BatchNorm `bn` */
+static int add_conv_bn(tlist *L, const char *conv, const char *bn, int cin, int cout, int k)
+{
+    char n[256];
+    int r = add(L, conv, 4, cout, cin, k, k);
+    const char *parts[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < 4; i++) snprintf(n, sizeof n, "%s.%s", bn, parts[i]), r |= add(L, n, 1, cout, 0, 0, 0);
+    snprintf(n, sizeof n, "%s.num_batches_tracked", bn);
+    return r | add_i64(L, n);
+}
+
+static int add_resnet(tlist *L, const arch_desc *d)
+{
+    char cn[256], bn[256];
+    const int W = d->rn_width, C = d->c.vision.width, E = d->c.embed_dim, G = arch_rn_grid(d->c.vision.image_size);
+    int r = 0;
+    const int stem_in[3] = {3, W / 2, W / 2}, stem_out[3] = {W / 2, W / 2, W};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cn, sizeof cn, "visual.conv%d.weight", i + 1);
+        snprintf(bn, sizeof bn, "visual.bn%d", i + 1);
+        r |= add_conv_bn(L, cn, bn, stem_in[i], stem_out[i], 3);
+    }
+    int inpl = W;
+    for (int s = 0; s < ARCH_RN_STAGES && !r; s++) {
+        const int planes = W << s;
+        for (int b = 0; b < d->rn_stages[s] && !r; b++) {
+            const char *conv[3] = {"conv1", "conv2", "conv3"}, *norm[3] = {"bn1", "bn2", "bn3"};
+            const int ci[3] = {inpl, planes, planes}, co[3] = {planes, planes, 4 * planes}, k[3] = {1, 3, 1};
+            for (int i = 0; i < 3; i++) {
+                snprintf(cn, sizeof cn, "visual.layer%d.%d.%s.weight", s + 1, b, conv[i]);
+                snprintf(bn, sizeof bn, "visual.layer%d.%d.%s", s + 1, b, norm[i]);
+                r |= add_conv_bn(L, cn, bn, ci[i], co[i], k[i]);
+            }
+            if (b == 0 && (s > 0 || inpl != 4 * planes)) {
+                snprintf(cn, sizeof cn, "visual.layer%d.%d.downsample.0.weight", s + 1, b);
+                snprintf(bn, sizeof bn, "visual.layer%d.%d.downsample.1", s + 1, b);
+                r |= add_conv_bn(L, cn, bn, inpl, 4 * planes, 1);
+            }
+            inpl = 4 * planes;
+        }
+    }
+    r |= add(L, "visual.attnpool.positional_embedding", 2, G * G + 1, C, 0, 0);
+    const char *proj[3] = {"k_proj", "q_proj", "v_proj"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cn, sizeof cn, "visual.attnpool.%s.weight", proj[i]), r |= add(L, cn, 2, C, C, 0, 0);
+        snprintf(cn, sizeof cn, "visual.attnpool.%s.bias", proj[i]), r |= add(L, cn, 1, C, 0, 0, 0);
+    }
+    r |= add(L, "visual.attnpool.c_proj.weight", 2, E, C, 0, 0);
+    r |= add(L, "visual.attnpool.c_proj.bias", 1, E, 0, 0, 0);
+    return r;
+}
+
+static int add_vit_oai(tlist *L, const arch_desc *d)
+{
+    const tower_cfg *v = &d->c.vision;
+    const int W = v->width, G = v->image_size / v->patch_size;
+    int r = add(L, "visual.class_embedding", 1, W, 0, 0, 0);
+    r |= add(L, "visual.positional_embedding", 2, G * G + 1, W, 0, 0);
+    r |= add(L, "visual.proj", 2, W, d->c.embed_dim, 0, 0);
+    r |= add(L, "visual.conv1.weight", 4, W, 3, v->patch_size, v->patch_size);
+    r |= add(L, "visual.ln_pre.weight", 1, W, 0, 0, 0);
+    r |= add(L, "visual.ln_pre.bias", 1, W, 0, 0, 0);
+    r |= add_resblocks(L, "visual.", v);
+    r |= add(L, "visual.ln_post.weight", 1, W, 0, 0, 0);
+    r |= add(L, "visual.ln_post.bias", 1, W, 0, 0, 0);
+    return r;
+}
+
+clipcl_status synth_write_openai(const arch_desc *d, const char *dir)
+{
+    clipcl_status st = CLIPCL_OK;
+    tlist L = {0};
+    const tower_cfg *t = &d->c.text;
+    int r = add(&L, "positional_embedding", 2, t->ctx, t->width, 0, 0);
+    r |= add(&L, "text_projection", 2, t->width, d->c.embed_dim, 0, 0);
+    r |= add(&L, "logit_scale", 1, 1, 0, 0, 0);
+    r |= d->vision_kind == ARCH_RESNET ? add_resnet(&L, d) : add_vit_oai(&L, d);
+    r |= add_resblocks(&L, "", t);
+    r |= add(&L, "token_embedding.weight", 2, t->vocab, t->width, 0, 0);
+    r |= add(&L, "ln_final.weight", 1, t->width, 0, 0, 0);
+    r |= add(&L, "ln_final.bias", 1, t->width, 0, 0, 0);
+    char path[4096];
+    if (r) {
+        st = err_set(CLIPCL_ERR_NOMEM, "out of memory generating synthetic weights");
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
+    if ((st = arch_write_openclip(d, path))) goto done;
+    snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
+    st = st_write(path, L.t, L.n);
+done:
+    for (int i = 0; i < L.n; i++) {
+        free(L.t[i].name);
+        free((void *)L.t[i].data);
+    }
+    free(L.t);
+    return st;
+}
+
+clipcl_status synth_write(const arch_desc *d, const char *dir)
+{
+    return d->layout == ARCH_LAYOUT_OPENAI ? synth_write_openai(d, dir) : synth_write_model(&d->c, dir);
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "arch.h"
 #include "cfg.h"
 
 /* Fills out[0..n) with the synthetic values for tensor `name`. */
@@ -15,5 +16,13 @@ clipcl_status synth_write_model(const model_cfg *cfg, const char *dir);
 /* Hugging Face config for a named architecture: "ViT-B/32", "ViT-B/16", "ViT-L/14",
  * "ViT-L/14-336". Returns CLIPCL_ERR_INVALID_ARG for an unknown name. */
 clipcl_status synth_arch(const char *name, model_cfg *out);
+/* Full description of a named architecture: the ViTs above (Hugging Face layout) and OpenAI's
+ * ResNets "RN50", "RN101", "RN50x4", "RN50x16", "RN50x64" (OpenAI / open_clip layout). */
+clipcl_status synth_arch_desc(const char *name, arch_desc *out);
+/* Writes open_clip_config.json and open_clip_model.safetensors (OpenAI names, F32; BatchNorms
+ * with num_batches_tracked as PyTorch stores them) for d, a ViT or a ResNet, into dir. */
+clipcl_status synth_write_openai(const arch_desc *d, const char *dir);
+/* synth_write_model or synth_write_openai, by d's layout. */
+clipcl_status synth_write(const arch_desc *d, const char *dir);
 
 #endif

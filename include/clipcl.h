@@ -220,20 +220,39 @@ typedef struct clipcl_model_params {
 
 clipcl_model_params clipcl_model_default_params(void);
 
-/* Loads a model folder in Hugging Face layout (config.json, model.safetensors, optional
- * preprocessor_config.json) into the context's device. */
+/* Loads a model folder into the context's device. Two layouts are recognized by their files:
+ * Hugging Face (config.json, model.safetensors, optional preprocessor_config.json) and
+ * OpenAI / open_clip (open_clip_model.safetensors with open_clip_config.json, as open_clip
+ * repositories publish them; without the config, sizes are derived from the tensor shapes as
+ * OpenAI's loader does, and a model.safetensors with OpenAI tensor names is accepted too).
+ * When a folder holds both, the Hugging Face files are used. Image towers may be ViTs or
+ * OpenAI's modified ResNets (RN50, RN101, RN50x4, ...); weights may be F32, F16 or BF16. */
 clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir,
                                 const clipcl_model_params *params, clipcl_model **out);
 void clipcl_model_free(clipcl_model *model);
 
+#define CLIPCL_VISION_VIT 0    /* clipcl_model_info.vision_kind */
+#define CLIPCL_VISION_RESNET 1
+#define CLIPCL_LAYOUT_HF 0     /* clipcl_model_info.layout */
+#define CLIPCL_LAYOUT_OPENAI 1
+
+/* The vision_* fields describe a ViT. For a ResNet tower (vision_kind CLIPCL_VISION_RESNET):
+ * vision_width = the attention pool's width (32 × resnet_width), vision_layers = Bottleneck
+ * blocks in all, vision_heads = the attention pool's heads, vision_ff = patch_size = 0,
+ * vision_gelu = 0 (ReLU), vision_tokens = (feature map side)^2 + 1, the attention pool's
+ * sequence (the mean token, then one per position of the final feature map). */
 typedef struct clipcl_model_info {
     int embed_dim;           /* projection_dim */
     float logit_scale;       /* exp(stored logit_scale) */
     int text_width, text_layers, text_heads, text_ff, text_ctx, vocab_size;
     int vision_width, vision_layers, vision_heads, vision_ff, image_size, patch_size;
-    int vision_tokens;       /* (image_size / patch_size)^2 + 1 */
+    int vision_tokens;       /* ViT: (image_size / patch_size)^2 + 1 */
     int text_gelu, vision_gelu; /* 1 = erf GELU, 0 = quick_gelu */
     int has_text, has_vision;
+    int vision_kind;         /* CLIPCL_VISION_VIT or CLIPCL_VISION_RESNET */
+    int layout;              /* CLIPCL_LAYOUT_HF or CLIPCL_LAYOUT_OPENAI: the folder's tensor names */
+    int resnet_width;        /* ResNet: width of the first stage (64 in RN50); 0 for a ViT */
+    int resnet_stages[4];    /* ResNet: Bottlenecks per stage (3, 4, 6, 3 in RN50); 0 for a ViT */
 } clipcl_model_info;
 
 const clipcl_model_info *clipcl_model_get_info(const clipcl_model *model);
@@ -248,9 +267,11 @@ const clipcl_tokenizer *clipcl_model_tokenizer(clipcl_model *model);
 
 /* Optional outputs of an encode call; NULL members are skipped. Shapes per item:
  * embeds [E] (L2-normalized), features [E] (projected, not normalized),
- * pooled [W] (text: final LN at the first 49407; image: post-LN of the class token),
- * last_hidden_state (text: [77, W] after the final LN; image: [T, W] encoder output,
- * before the post-LN). */
+ * pooled [W] (text: final LN at the first 49407; ViT: post-LN of the class token; ResNet: the
+ * attention pool's output before c_proj), last_hidden_state (text: [77, W] after the final
+ * LN; ViT: [T, W] encoder output, before the post-LN; ResNet: [T, W] the attention pool's
+ * input before its positional embedding: the mean of the final feature map, then the map's
+ * positions row by row, channels last). W and T are vision_width and vision_tokens. */
 typedef struct clipcl_outputs {
     float *embeds;
     float *features;

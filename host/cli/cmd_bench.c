@@ -26,7 +26,7 @@
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: clipcl bench [-m MODEL | --arch ViT-B/32|ViT-B/16|ViT-L/14|ViT-L/14-336] [-d DEVICE|all]\n"
+            "usage: clipcl bench [-m MODEL | --arch ARCH] [-d DEVICE|all]\n"
             "                    [--batch-sizes 1,8,64,256] [--tower image|text|both] [--runs N]\n"
             "                    [--max-seconds S] [--profile] [--cold-start] [--json FILE] [--svg FILE] [-q]\n\n"
             "Measures images/s and texts/s per batch size (median of --runs timed runs after one warm-up;\n"
@@ -34,7 +34,8 @@ static void help(FILE *f)
             "device memory, and optionally the per-op device time (--profile) and the cold start from\n"
             "process start to the first image embedding, with and without the kernel caches (--cold-start).\n"
             "Timings include host-device transfers of inputs and outputs; precision is fp32.\n\n"
-            "  --arch A           synthetic weights of a standard architecture (generated once into the cache)\n"
+            "  --arch A           synthetic weights of a standard architecture (generated once into the cache):\n"
+            "                     ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14-336, RN50, RN101, RN50x4, RN50x16, RN50x64\n"
             "  -d all             every OpenCL device in turn\n"
             "  --json FILE        results as JSON (an array with one object per device; '-' = stdout)\n"
             "  --svg FILE         bar chart of items/s per device and batch size\n"
@@ -101,8 +102,8 @@ static int encode(clipcl_model *m, int image, const float *pix, const int32_t *i
 /* The model folder for --arch: synthetic weights in the cache, generated on first use. */
 static int arch_dir(const char *arch, char *out, size_t cap, int quiet)
 {
-    model_cfg c;
-    if (synth_arch(arch, &c)) return cli_fail(2, CMD, "%s", clipcl_errmsg());
+    arch_desc c;
+    if (synth_arch_desc(arch, &c)) return cli_fail(2, CMD, "%s", clipcl_errmsg());
     char root[4096], name[64];
     if (hub_cache_root(root, sizeof root)) return cli_fail(2, CMD, "cannot determine the cache folder (set XDG_CACHE_HOME or HOME)");
     snprintf(name, sizeof name, "%s", arch);
@@ -110,7 +111,8 @@ static int arch_dir(const char *arch, char *out, size_t cap, int quiet)
         if (*p == '/') *p = '-';
     if ((size_t)snprintf(out, cap, "%s/synth/%s", root, name) >= cap) return cli_fail(2, CMD, "cache path too long");
     char probe[4300];
-    snprintf(probe, sizeof probe, "%s/model.safetensors", out);
+    snprintf(probe, sizeof probe, "%s/%s", out,
+             c.layout == ARCH_LAYOUT_OPENAI ? "open_clip_model.safetensors" : "model.safetensors");
     struct stat sb;
     if (!stat(probe, &sb)) return 0;
     char dir[4200];
@@ -119,7 +121,7 @@ static int arch_dir(const char *arch, char *out, size_t cap, int quiet)
         (mkdir(out, 0755) && errno != EEXIST))
         return cli_fail(2, CMD, "%s: cannot create: %s", out, strerror(errno));
     if (!quiet) fprintf(stderr, "clipcl bench: writing synthetic %s weights to %s (once)\n", arch, out);
-    if (synth_write_model(&c, out)) return cli_fail(2, CMD, "%s", clipcl_errmsg());
+    if (synth_write(&c, out)) return cli_fail(2, CMD, "%s", clipcl_errmsg());
     return 0;
 }
 

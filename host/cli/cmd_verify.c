@@ -15,6 +15,7 @@ static void help(FILE *f)
             "usage: clipcl verify -m MODEL_DIR REFERENCE.safetensors [--tol 1e-4] [-d DEVICE] [--batch N]\n\n"
             "Runs the input_ids and pixel_values stored in REFERENCE through the model and compares\n"
             "every output present there (text.*, vision.*, logits_per_image, probs_per_image).\n"
+            "MODEL_DIR may be in Hugging Face or OpenAI / open_clip layout, with a ViT or ResNet image tower.\n"
             "Prints each output's max relative error (max |a-b| / max |b|).\n"
             "Exit status: 0 all within tolerance, 1 some output is not, 2 error.\n");
 }
@@ -126,8 +127,12 @@ int cmd_verify(int argc, char **argv)
                        (size_t)nt * E, (size_t)nt * E,
                        (size_t)ni * info->vision_tokens * info->vision_width, (size_t)ni * info->vision_width,
                        (size_t)ni * E, (size_t)ni * E};
+    /* Only what the reference holds (OpenAI-layout references have no pooled or hidden states,
+     * and a ResNet's are its own), plus the embeddings the logits need. */
+    const int want_logits = st_find(ref, "logits_per_image") || st_find(ref, "probs_per_image");
     for (int i = 0; i < 8; i++) {
         outs[i].count = sizes[i];
+        if (!st_find(ref, outs[i].name) && !(want_logits && (i == 3 || i == 7))) continue;
         if (!(outs[i].data = malloc(sizes[i] ? sizes[i] * sizeof(float) : 4))) {
             rc = cli_fail(2, "verify", "out of memory");
             goto done;
