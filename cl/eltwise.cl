@@ -36,3 +36,10 @@ __kernel void gather_rows(__global const float *src, __global const int *idx, co
     if (has_bias) v += bias[c];
     dst[(size_t)r * cols + c] = v;
 }
+
+/* dst = (float) src: widens a half-precision weight matrix just before its GEMM. */
+__kernel void half_to_float(__global const half *src, __global float *dst, const int n)
+{
+    const int i = get_global_id(0);
+    if (i < n) dst[i] = vload_half(i, src);
+}

@@ -11,6 +11,16 @@ __kernel void text_embed(__global const int *ids, __global const float *tok, __g
     x[(size_t)row * W + c] = tok[(size_t)ids[row] * W + c] + pos[(size_t)(row % T) * W + c];
 }
 
+/* The same with a half-precision token table (fp16 weight storage). */
+__kernel void text_embed_h(__global const int *ids, __global const half *tok, __global const float *pos,
+                           __global float *x, const int T, const int W)
+{
+    const int c = get_global_id(0);
+    if (c >= W) return;
+    const int row = get_global_id(1);
+    x[(size_t)row * W + c] = vload_half((size_t)ids[row] * W + c, tok) + pos[(size_t)(row % T) * W + c];
+}
+
 /* patches[(b*G + gy)*G + gx][(ch*P + ky)*P + kx] = pix[b][ch][gy*P + ky][gx*P + kx]:
  * the column order of the conv weight [W, C, P, P] read as a [W, C*P*P] matrix. */
 __kernel void patch_unfold(__global const float *pix, __global float *patches, const int C, const int S,

@@ -46,6 +46,26 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
     return CLIPCL_OK;
 }
 
+/* C = A·Wᵀ + beta·C for a weight W ([N, K]); a half-precision W (fp16 storage) is first
+ * widened into the model's float scratch (same queue, so in order). */
+static clipcl_status gemm_wh(clipcl_model *m, int half, size_t M, size_t N, size_t K, cl_mem A, cl_mem W, float beta,
+                             cl_mem C)
+{
+    ops *k = &m->ctx->k;
+    if (half) {
+        clipcl_status st = ops_half_to_float(k, W, m->wtmp, N * K);
+        if (st) return st;
+        W = m->wtmp;
+    }
+    return ops_gemm_nt(k, M, N, K, 1.0f, A, 0, W, 0, beta, C, 0);
+}
+
+/* The same for a transformer tower's weight, stored in the model's precision. */
+static clipcl_status gemm_w(clipcl_model *m, size_t M, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C)
+{
+    return gemm_wh(m, m->half, M, N, K, A, W, beta, C);
+}
+
 /* Runs the transformer blocks on ws->x ([B*T, W]); returns the last pending bias. */
 static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int causal, cl_mem *pending)
 {
@@ -57,13 +77,13 @@ static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int causal, 
     for (int l = 0; l < t->c.layers && !st; l++) {
         const layer_w *w = &t->layers[l];
         if ((st = ops_layernorm(k, ws->x, bias, w->ln1_g, w->ln1_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
-            (st = ops_gemm_nt(k, rows, 3 * W, W, 1.0f, ws->ln, 0, w->qkv_w, 0, 0.0f, ws->qkv, 0)) ||
+            (st = gemm_w(m, rows, 3 * W, W, ws->ln, w->qkv_w, 0.0f, ws->qkv)) ||
             (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, B, t->tokens, t->c.heads, causal)) ||
-            (st = ops_gemm_nt(k, rows, W, W, 1.0f, ws->ln, 0, w->out_w, 0, 1.0f, ws->x, 0)) ||
+            (st = gemm_w(m, rows, W, W, ws->ln, w->out_w, 1.0f, ws->x)) ||
             (st = ops_layernorm(k, ws->x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
-            (st = ops_gemm_nt(k, rows, I, W, 1.0f, ws->ln, 0, w->fc1_w, 0, 0.0f, ws->h, 0)) ||
+            (st = gemm_w(m, rows, I, W, ws->ln, w->fc1_w, 0.0f, ws->h)) ||
             (st = ops_bias_act(k, ws->h, w->fc1_b, (int)rows, (int)I, t->c.act)) ||
-            (st = ops_gemm_nt(k, rows, W, I, 1.0f, ws->h, 0, w->fc2_w, 0, 1.0f, ws->x, 0)))
+            (st = gemm_w(m, rows, W, I, ws->h, w->fc2_w, 1.0f, ws->x)))
             break;
         bias = w->fc2_b;
     }
@@ -81,7 +101,7 @@ static clipcl_status project(clipcl_model *m, const tower *t, cl_mem proj, cl_me
     workspace *ws = &m->ws;
     const size_t E = (size_t)m->cfg.embed_dim, W = (size_t)t->c.width;
     clipcl_status st;
-    if ((st = ops_gemm_nt(k, (size_t)B, E, W, 1.0f, ws->pooled, 0, proj, 0, 0.0f, ws->feat, 0)) ||
+    if ((st = gemm_wh(m, m->half && t->kind != TOWER_RESNET, (size_t)B, E, W, ws->pooled, proj, 0.0f, ws->feat)) ||
         (bias && (st = ops_add_bias(k, ws->feat, bias, B, (int)E))) ||
         (st = ops_l2norm(k, ws->feat, ws->emb, B, (int)E)))
         return st;
@@ -121,7 +141,7 @@ static clipcl_status text_chunk(clipcl_model *m, const int32_t *ids, int B, cons
     clipcl_status st;
     if ((st = ocl_upload(o, ws->ids, 0, (size_t)B * T * sizeof(cl_int), ids)) ||
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), eosp)) ||
-        (st = ops_text_embed(k, ws->ids, t->tok_emb, t->pos_emb, ws->x, B * T, T, W)) ||
+        (st = ops_text_embed(k, ws->ids, t->tok_emb, m->half, t->pos_emb, ws->x, B * T, T, W)) ||
         (st = blocks(m, t, B, 1, &pending)))
         goto done;
     if (out->last_hidden_state) {
@@ -162,7 +182,7 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, int B, cons
     if ((st = ocl_upload(o, ws->pix, 0, (size_t)B * npix * sizeof(float), pix)) ||
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), clsp)) ||
         (st = ops_patch_unfold(k, ws->pix, ws->h, B, C, S, P)) ||
-        (st = ops_gemm_nt(k, (size_t)B * G2, (size_t)W, K, 1.0f, ws->h, 0, t->patch_w, 0, 0.0f, ws->qkv, 0)) ||
+        (st = gemm_w(m, (size_t)B * G2, (size_t)W, K, ws->h, t->patch_w, 0.0f, ws->qkv)) ||
         (st = ops_vit_embed(k, ws->qkv, t->cls, t->pos_emb, ws->x, B, T, W)) ||
         (st = ops_layernorm(k, ws->x, NULL, t->pre_g, t->pre_b, ws->x, B * T, W, t->c.eps)) ||
         (st = blocks(m, t, B, 0, &pending)))

@@ -16,7 +16,8 @@
 
 clipcl_model_params clipcl_model_default_params(void)
 {
-    return (clipcl_model_params){.max_batch = 0, .load_text = 1, .load_vision = 1};
+    return (clipcl_model_params){.max_batch = 0, .load_text = 1, .load_vision = 1,
+                                 .precision = CLIPCL_PRECISION_FP32};
 }
 
 typedef struct loader {
@@ -24,6 +25,9 @@ typedef struct loader {
     st_file *st;
     float *tmp;              /* conversion buffer */
     size_t tmp_cap;
+    int half;                /* the upload in progress stores IEEE halves (fp16 weights) */
+    uint16_t *htmp;          /* half conversion buffer */
+    size_t htmp_cap;
 } loader;
 
 static clipcl_status reserve(loader *L, size_t numel, const char *name)
@@ -36,12 +40,43 @@ static clipcl_status reserve(loader *L, size_t numel, const char *name)
     return CLIPCL_OK;
 }
 
+/* Writes n floats at element offset `at` of buf, as floats or (L->half) as IEEE halves. */
+static clipcl_status put(loader *L, cl_mem buf, size_t at, const float *src, size_t n, const char *name)
+{
+    ocl *o = &L->m->ctx->cl;
+    if (!L->half) return ocl_upload(o, buf, at * sizeof(float), n * sizeof(float), src);
+    if (n > L->htmp_cap) {
+        uint16_t *h = realloc(L->htmp, n * sizeof *h);
+        if (!h) return err_set(CLIPCL_ERR_NOMEM, "out of memory converting tensor '%s' to fp16", name);
+        L->htmp = h;
+        L->htmp_cap = n;
+    }
+    for (size_t i = 0; i < n; i++) L->htmp[i] = st_f32_to_f16(src[i]);
+    return ocl_upload(o, buf, at * sizeof(uint16_t), n * sizeof(uint16_t), L->htmp);
+}
+
+/* Device buffer for n elements of the upload in progress. */
+static clipcl_status alloc_for(loader *L, size_t n, cl_mem *out, const char *name)
+{
+    return ocl_alloc(&L->m->ctx->cl, n * (L->half ? sizeof(uint16_t) : sizeof(float)), out, name);
+}
+
+/* Floats of the largest fp16 GEMM weight of a transformer tower (its widening scratch). */
+static size_t widest_weight(const tower *t, int embed_dim)
+{
+    if (!t->present || t->kind == TOWER_RESNET) return 0;
+    size_t W = (size_t)t->c.width, cands[4] = {3 * W * W, (size_t)t->c.ff * W, (size_t)embed_dim * W, 0}, mx = 0;
+    if (t->kind == TOWER_VIT) cands[3] = W * 3 * (size_t)t->c.patch_size * t->c.patch_size;
+    for (int i = 0; i < 4; i++)
+        if (cands[i] > mx) mx = cands[i];
+    return mx;
+}
+
 /* Uploads `count` tensors (same trailing shape) concatenated along dim 0 into one buffer:
  * used for q;k;v. Each name is checked against its expected shape first. */
 static clipcl_status upload_cat(loader *L, cl_mem *out, int count, const char *const *names, int ndim,
                                 const int64_t *shape)
 {
-    ocl *o = &L->m->ctx->cl;
     size_t numel = 1;
     for (int d = 0; d < ndim; d++) numel *= (size_t)shape[d];
     const st_tensor *ts[3];
@@ -50,10 +85,10 @@ static clipcl_status upload_cat(loader *L, cl_mem *out, int count, const char *c
         if (st) return st;
     }
     clipcl_status st = reserve(L, numel, names[0]);
-    if (!st) st = ocl_alloc(o, numel * count * sizeof(float), out, names[0]);
+    if (!st) st = alloc_for(L, numel * count, out, names[0]);
     for (int i = 0; !st && i < count; i++) {
         st = st_to_f32(ts[i], L->tmp);
-        if (!st) st = ocl_upload(o, *out, i * numel * sizeof(float), numel * sizeof(float), L->tmp);
+        if (!st) st = put(L, *out, i * numel, L->tmp, numel, names[i]);
     }
     return st;
 }
@@ -64,6 +99,17 @@ static clipcl_status upload(loader *L, cl_mem *out, const char *name, int ndim, 
     int64_t shape[4] = {d0, d1, d2, d3};
     return upload_cat(L, out, 1, &name, ndim, shape);
 }
+
+/* A matrix used as a GEMM operand (or the token table): stored in the model's precision. */
+static clipcl_status upload_w(loader *L, cl_mem *out, const char *name, int ndim, int64_t d0, int64_t d1,
+                              int64_t d2, int64_t d3)
+{
+    L->half = L->m->half;
+    clipcl_status st = upload(L, out, name, ndim, d0, d1, d2, d3);
+    L->half = 0;
+    return st;
+}
+
 
 /* A [rows, cols] tensor used as x @ P (OpenAI's projections) uploaded as [cols, rows], the
  * [out, in] layout the GEMMs take. */
@@ -79,9 +125,16 @@ static clipcl_status upload_t(loader *L, cl_mem *out, const char *name, int64_t 
     float *tr = L->tmp + n;
     for (size_t r = 0; r < (size_t)rows; r++)
         for (size_t c = 0; c < (size_t)cols; c++) tr[c * rows + r] = L->tmp[r * cols + c];
-    ocl *o = &L->m->ctx->cl;
-    if ((st = ocl_alloc(o, n * sizeof(float), out, name))) return st;
-    return ocl_upload(o, *out, 0, n * sizeof(float), tr);
+    if ((st = alloc_for(L, n, out, name))) return st;
+    return put(L, *out, 0, tr, n, name);
+}
+
+static clipcl_status upload_wt(loader *L, cl_mem *out, const char *name, int64_t rows, int64_t cols)
+{
+    L->half = L->m->half;
+    clipcl_status st = upload_t(L, out, name, rows, cols);
+    L->half = 0;
+    return st;
 }
 
 /* ---------------------------------------------------------------- transformer towers */
@@ -111,7 +164,7 @@ static clipcl_status load_layers(loader *L, tower *t, const char *prefix, int oa
             snprintf(lp, sizeof lp, "%stransformer.resblocks.%d.", prefix, l);
             snprintf(n[0], sizeof n[0], "%sattn.in_proj_weight", lp);
             snprintf(n[1], sizeof n[1], "%sattn.in_proj_bias", lp);
-            if ((st = upload(L, &w->qkv_w, n[0], 2, 3 * (int64_t)W, W, 0, 0)) ||
+            if ((st = upload_w(L, &w->qkv_w, n[0], 2, 3 * (int64_t)W, W, 0, 0)) ||
                 (st = upload(L, &w->qkv_b, n[1], 1, 3 * (int64_t)W, 0, 0, 0)))
                 return st;
         } else {
@@ -123,8 +176,10 @@ static clipcl_status load_layers(loader *L, tower *t, const char *prefix, int oa
             }
             const char *wq[3] = {n[0], n[1], n[2]}, *bq[3] = {n[3], n[4], n[5]};
             int64_t sw[2] = {W, W}, sb[1] = {W};
-            if ((st = upload_cat(L, &w->qkv_w, 3, wq, 2, sw)) || (st = upload_cat(L, &w->qkv_b, 3, bq, 1, sb)))
-                return st;
+            L->half = L->m->half;
+            st = upload_cat(L, &w->qkv_w, 3, wq, 2, sw);
+            L->half = 0;
+            if (st || (st = upload_cat(L, &w->qkv_b, 3, bq, 1, sb))) return st;
         }
         struct {
             cl_mem *dst;
@@ -138,7 +193,10 @@ static clipcl_status load_layers(loader *L, tower *t, const char *prefix, int oa
         };
         for (size_t i = 0; i < sizeof items / sizeof *items; i++) {
             snprintf(n[6], sizeof n[6], "%s%s", lp, (oai ? oai_names : hf_names)[items[i].name]);
-            if ((st = upload(L, items[i].dst, n[6], items[i].ndim, items[i].d0, items[i].d1, 0, 0))) return st;
+            /* the 2-D items are the GEMM weights */
+            if ((st = (items[i].ndim == 2 ? upload_w : upload)(L, items[i].dst, n[6], items[i].ndim, items[i].d0,
+                                                               items[i].d1, 0, 0)))
+                return st;
         }
     }
     return CLIPCL_OK;
@@ -151,12 +209,12 @@ static clipcl_status load_text(loader *L)
     clipcl_status st;
     t->kind = TOWER_TEXT;
     t->tokens = c->ctx;
-    if ((st = upload(L, &t->tok_emb, "text_model.embeddings.token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
+    if ((st = upload_w(L, &t->tok_emb, "text_model.embeddings.token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
         (st = upload(L, &t->pos_emb, "text_model.embeddings.position_embedding.weight", 2, c->ctx, c->width, 0, 0)) ||
         (st = load_layers(L, t, "text_model", 0)) ||
         (st = upload(L, &t->final_g, "text_model.final_layer_norm.weight", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->final_b, "text_model.final_layer_norm.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->proj, "text_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
+        (st = upload_w(L, &t->proj, "text_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
         return st;
     return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
 }
@@ -169,8 +227,8 @@ static clipcl_status load_vision(loader *L)
     clipcl_status st;
     t->kind = TOWER_VIT;
     t->tokens = G * G + 1;
-    if ((st = upload(L, &t->patch_w, "vision_model.embeddings.patch_embedding.weight", 4, c->width, c->channels, P,
-                     P)) ||
+    if ((st = upload_w(L, &t->patch_w, "vision_model.embeddings.patch_embedding.weight", 4, c->width, c->channels, P,
+                       P)) ||
         (st = upload(L, &t->cls, "vision_model.embeddings.class_embedding", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->pos_emb, "vision_model.embeddings.position_embedding.weight", 2, t->tokens, c->width, 0,
                      0)) ||
@@ -179,7 +237,7 @@ static clipcl_status load_vision(loader *L)
         (st = load_layers(L, t, "vision_model", 0)) ||
         (st = upload(L, &t->final_g, "vision_model.post_layernorm.weight", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->final_b, "vision_model.post_layernorm.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->proj, "visual_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
+        (st = upload_w(L, &t->proj, "visual_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
         return st;
     return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
 }
@@ -191,11 +249,11 @@ static clipcl_status load_text_oai(loader *L)
     clipcl_status st;
     t->kind = TOWER_TEXT;
     t->tokens = c->ctx;
-    if ((st = upload(L, &t->tok_emb, "token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
+    if ((st = upload_w(L, &t->tok_emb, "token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
         (st = upload(L, &t->pos_emb, "positional_embedding", 2, c->ctx, c->width, 0, 0)) ||
         (st = load_layers(L, t, "", 1)) || (st = upload(L, &t->final_g, "ln_final.weight", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->final_b, "ln_final.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload_t(L, &t->proj, "text_projection", c->width, L->m->cfg.embed_dim)))
+        (st = upload_wt(L, &t->proj, "text_projection", c->width, L->m->cfg.embed_dim)))
         return st;
     return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
 }
@@ -208,7 +266,7 @@ static clipcl_status load_vit_oai(loader *L)
     clipcl_status st;
     t->kind = TOWER_VIT;
     t->tokens = G * G + 1;
-    if ((st = upload(L, &t->patch_w, "visual.conv1.weight", 4, c->width, c->channels, P, P)) ||
+    if ((st = upload_w(L, &t->patch_w, "visual.conv1.weight", 4, c->width, c->channels, P, P)) ||
         (st = upload(L, &t->cls, "visual.class_embedding", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->pos_emb, "visual.positional_embedding", 2, t->tokens, c->width, 0, 0)) ||
         (st = upload(L, &t->pre_g, "visual.ln_pre.weight", 1, c->width, 0, 0, 0)) ||
@@ -216,7 +274,7 @@ static clipcl_status load_vit_oai(loader *L)
         (st = load_layers(L, t, "visual.", 1)) ||
         (st = upload(L, &t->final_g, "visual.ln_post.weight", 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->final_b, "visual.ln_post.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload_t(L, &t->proj, "visual.proj", c->width, L->m->cfg.embed_dim)))
+        (st = upload_wt(L, &t->proj, "visual.proj", c->width, L->m->cfg.embed_dim)))
         return st;
     return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
 }
@@ -455,6 +513,7 @@ static void fill_info(clipcl_model *m)
     i->patch_size = c->vision.patch_size;
     i->layout = m->arch.layout;
     i->vision_kind = m->arch.vision_kind;
+    i->precision = m->half ? CLIPCL_PRECISION_FP16 : CLIPCL_PRECISION_FP32;
     if (m->arch.vision_kind == ARCH_RESNET) {
         int G = arch_rn_grid(c->vision.image_size);
         i->vision_tokens = G * G + 1;
@@ -557,11 +616,15 @@ clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir, const clip
     if (p.max_batch < 0) return err_set(CLIPCL_ERR_INVALID_ARG, "max_batch %d is negative", p.max_batch);
     if (!p.load_text && !p.load_vision)
         return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_model_load: neither tower requested");
+    if (p.precision != CLIPCL_PRECISION_FP32 && p.precision != CLIPCL_PRECISION_FP16)
+        return err_set(CLIPCL_ERR_INVALID_ARG, "precision %d: use CLIPCL_PRECISION_FP32 or CLIPCL_PRECISION_FP16",
+                       p.precision);
     loader L = {0};
     clipcl_status st;
     clipcl_model *m = calloc(1, sizeof *m);
     if (!m) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
     m->ctx = ctx;
+    m->half = p.precision == CLIPCL_PRECISION_FP16;
     L.m = m;
 
     if ((st = open_folder(m, &L, dir)) || (st = read_logit_scale(m, &L))) goto fail;
@@ -577,6 +640,13 @@ clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir, const clip
         if (st) goto fail;
     }
     fill_info(m);
+    if (m->half) {
+        size_t a = widest_weight(&m->text, m->cfg.embed_dim), b = widest_weight(&m->vision, m->cfg.embed_dim);
+        m->wtmp_floats = a > b ? a : b;
+        if (m->wtmp_floats &&
+            (st = ocl_alloc(&ctx->cl, m->wtmp_floats * sizeof(float), &m->wtmp, "fp16 weight widening scratch")))
+            goto fail;
+    }
 
     /* Default batch: what fits in a quarter of device memory, at most 64 items. */
     size_t per = item_bytes(&m->text) > item_bytes(&m->vision) ? item_bytes(&m->text) : item_bytes(&m->vision);
@@ -587,11 +657,13 @@ clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir, const clip
     m->max_batch = mb;
 
     free(L.tmp);
+    free(L.htmp);
     st_close(L.st);
     *out = m;
     return CLIPCL_OK;
 fail:
     free(L.tmp);
+    free(L.htmp);
     st_close(L.st);
     clipcl_model_free(m);
     return st;
@@ -649,6 +721,7 @@ void clipcl_model_free(clipcl_model *m)
     if (!m) return;
     if (m->ctx && m->ctx->cl.queue) clFinish(m->ctx->cl.queue);
     model_ws_free(m);
+    ocl_release(&m->ctx->cl, &m->wtmp);
     free_tower(&m->ctx->cl, &m->text);
     free_tower(&m->ctx->cl, &m->vision);
     clipcl_tokenizer_free(m->tok);

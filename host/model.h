@@ -85,6 +85,9 @@ struct clipcl_model {
     tower text, vision;
     int max_batch;
     workspace ws;
+    int half;                /* transformer GEMM weights and token tables stored as IEEE halves */
+    cl_mem wtmp;             /* float scratch a half weight is widened into before its GEMM */
+    size_t wtmp_floats;
 };
 
 void model_ws_free(clipcl_model *m);

@@ -25,6 +25,8 @@ clipcl_status ops_init(ops *k, ocl *o)
         (st = ocl_kernel(o, "eltwise", "", "add_bias", &k->add_bias)) ||
         (st = ocl_kernel(o, "eltwise", "", "gather_rows", &k->gather_rows)) ||
         (st = ocl_kernel(o, "embed", "", "text_embed", &k->text_embed)) ||
+        (st = ocl_kernel(o, "embed", "", "text_embed_h", &k->text_embed_h)) ||
+        (st = ocl_kernel(o, "eltwise", "", "half_to_float", &k->half_to_float)) ||
         (st = ocl_kernel(o, "embed", "", "patch_unfold", &k->patch_unfold)) ||
         (st = ocl_kernel(o, "embed", "", "vit_embed", &k->vit_embed))) {
         ops_free(k);
@@ -40,7 +42,8 @@ void ops_free(ops *k)
     k->evs = NULL;
     k->cap_evs = 0;
     cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->add_bias,
-                        &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed};
+                        &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
+                        &k->text_embed_h, &k->half_to_float};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i]) clReleaseKernel(*all[i]);
         *all[i] = NULL;
@@ -141,11 +144,24 @@ clipcl_status ops_gather_rows(ops *k, cl_mem src, cl_mem idx, cl_mem bias, cl_me
     return st ? st : run2d(k, k->gather_rows, "gather_rows", cols, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
 }
 
-clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, cl_mem pos, cl_mem x, int rows, int T, int W)
+clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, int tok_half, cl_mem pos, cl_mem x, int rows, int T,
+                             int W)
 {
-    clipcl_status st = ocl_setargs(k->text_embed, "text_embed", 6, OCL_A(ids), OCL_A(tok), OCL_A(pos), OCL_A(x),
-                                   OCL_A(T), OCL_A(W));
-    return st ? st : run2d(k, k->text_embed, "text_embed", W, rows, CLIPCL_OP_ELEMENTWISE, 12.0 * rows * W);
+    cl_kernel kern = tok_half ? k->text_embed_h : k->text_embed;
+    clipcl_status st = ocl_setargs(kern, "text_embed", 6, OCL_A(ids), OCL_A(tok), OCL_A(pos), OCL_A(x), OCL_A(T),
+                                   OCL_A(W));
+    return st ? st : run2d(k, kern, "text_embed", W, rows, CLIPCL_OP_ELEMENTWISE, 12.0 * rows * W);
+}
+
+clipcl_status ops_half_to_float(ops *k, cl_mem src, cl_mem dst, size_t n)
+{
+    if (n > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "half_to_float: %zu elements", n);
+    cl_int ni = (cl_int)n;
+    clipcl_status st = ocl_setargs(k->half_to_float, "half_to_float", 3, OCL_A(src), OCL_A(dst), OCL_A(ni));
+    if (st) return st;
+    size_t local = 256, global = n;
+    return ocl_run(k->o, k->half_to_float, "half_to_float", 1, &global, &local,
+                   prof_slot(k, CLIPCL_OP_ELEMENTWISE, 0, 6.0 * n));
 }
 
 clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P)

@@ -17,7 +17,8 @@ typedef struct ops_event {
 
 typedef struct ops {
     ocl *o;
-    cl_kernel layernorm, l2norm, bias_act, add_bias, gather_rows, text_embed, patch_unfold, vit_embed;
+    cl_kernel layernorm, l2norm, bias_act, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
+        half_to_float;
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
     int n_evs, cap_evs;
@@ -44,7 +45,11 @@ clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, in
 clipcl_status ops_add_bias(ops *k, cl_mem x, cl_mem bias, int rows, int cols);
 /* dst[r] = src[idx[r]] (+ bias); bias may be NULL. */
 clipcl_status ops_gather_rows(ops *k, cl_mem src, cl_mem idx, cl_mem bias, cl_mem dst, int rows, int cols);
-clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, cl_mem pos, cl_mem x, int rows, int T, int W);
+/* tok_half: the token table holds IEEE halves. */
+clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, int tok_half, cl_mem pos, cl_mem x, int rows, int T,
+                             int W);
+/* dst[0..n) = (float) src[0..n) for a buffer of IEEE halves. */
+clipcl_status ops_half_to_float(ops *k, cl_mem src, cl_mem dst, size_t n);
 clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P);
 clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W);
 

@@ -216,7 +216,16 @@ typedef struct clipcl_model_params {
                                 device memory. Bigger requests are split internally. */
     int load_text;           /* load the text tower (default 1) */
     int load_vision;         /* load the image tower (default 1) */
+    int precision;           /* CLIPCL_PRECISION_FP32 (default) or CLIPCL_PRECISION_FP16 */
 } clipcl_model_params;
+
+/* Weight storage on the device. FP16 stores the transformer towers' matrices (q|k|v, output,
+ * MLP, patch embedding, projections, token embeddings) as IEEE half, halving their memory;
+ * arithmetic stays float32 on every device (a matrix is widened with vload_half just before
+ * its GEMM), so it works without cl_khr_fp16 too. Expect ~1e-3 relative error against
+ * float32. ResNet convolutions are kept in float32. */
+#define CLIPCL_PRECISION_FP32 0
+#define CLIPCL_PRECISION_FP16 1
 
 clipcl_model_params clipcl_model_default_params(void);
 
@@ -253,6 +262,7 @@ typedef struct clipcl_model_info {
     int layout;              /* CLIPCL_LAYOUT_HF or CLIPCL_LAYOUT_OPENAI: the folder's tensor names */
     int resnet_width;        /* ResNet: width of the first stage (64 in RN50); 0 for a ViT */
     int resnet_stages[4];    /* ResNet: Bottlenecks per stage (3, 4, 6, 3 in RN50); 0 for a ViT */
+    int precision;           /* CLIPCL_PRECISION_* the weights are stored in */
 } clipcl_model_info;
 
 const clipcl_model_info *clipcl_model_get_info(const clipcl_model *model);

@@ -179,7 +179,7 @@ START_TEST(test_text_embed)
     for (int i = 0; i < B * T; i++) ids[i] = (i * 7 + 3) % V;
     cl_mem dt = dev(tok, (size_t)V * W * 4), dp = dev(pos, (size_t)T * W * 4), di = dev(ids, sizeof ids),
            dx = dev(NULL, (size_t)B * T * W * 4);
-    OK(ops_text_embed(K, di, dt, dp, dx, B * T, T, W));
+    OK(ops_text_embed(K, di, dt, 0, dp, dx, B * T, T, W));
     float *x = get(dx, (size_t)B * T * W);
     double *want = malloc((size_t)B * T * W * sizeof *want);
     for (int r = 0; r < B * T; r++)

@@ -55,11 +55,14 @@ static float *ref_tensor(const fixture *f, const char *name, size_t *n)
     return x;
 }
 
+static int precision = CLIPCL_PRECISION_FP32;
+
 static clipcl_model *load(const char *dir, int max_batch)
 {
     clipcl_model *m = NULL;
     clipcl_model_params p = clipcl_model_default_params();
     p.max_batch = max_batch;
+    p.precision = precision;
     clipcl_status st = clipcl_model_load(ctx, dir, &p, &m);
     ck_assert_msg(st == CLIPCL_OK, "load %s: %s", dir, clipcl_errmsg());
     return m;
@@ -122,6 +125,36 @@ END_TEST
 
 /* max_batch 4 with 16 texts and 6 images: the split (4, 4, 4, 4 / 4, 2) must not show. */
 START_TEST(test_internal_batch_split) { check_fixture("tiny-quickgelu", NULL, 4, TOL); }
+END_TEST
+
+/* fp16 weight storage: every output within 3e-3 of the float32 reference (the weights are
+ * rounded to half; arithmetic stays float32), with about half the weight memory. */
+START_TEST(test_fp16_storage)
+{
+    char dir[4096];
+    uint64_t mem[2];
+    for (int p = 0; p < 2; p++) {
+        clipcl_context *c2 = tu_context();
+        clipcl_model *m = NULL;
+        clipcl_model_params mp = clipcl_model_default_params();
+        mp.precision = p ? CLIPCL_PRECISION_FP16 : CLIPCL_PRECISION_FP32;
+        ck_assert(clipcl_model_load(c2, tu_data(dir, sizeof dir, "tiny-quickgelu"), &mp, &m) == CLIPCL_OK);
+        ck_assert_int_eq(clipcl_model_get_info(m)->precision, mp.precision);
+        clipcl_context_memory(c2, &mem[p], NULL);
+        clipcl_model_free(m);
+        clipcl_context_free(c2);
+    }
+    ck_assert_msg(mem[1] < 0.6 * mem[0], "fp16 weights use %llu bytes vs %llu in fp32", (unsigned long long)mem[1],
+                  (unsigned long long)mem[0]);
+    precision = CLIPCL_PRECISION_FP16;
+    check_fixture("tiny-quickgelu", NULL, 0, 3e-3);
+    check_fixture("tiny-gelu", NULL, 4, 3e-3);
+    precision = CLIPCL_PRECISION_FP32;
+    clipcl_model_params bad = clipcl_model_default_params();
+    bad.precision = 7;
+    clipcl_model *m = NULL;
+    ck_assert_int_eq(clipcl_model_load(ctx, dir, &bad, &m), CLIPCL_ERR_INVALID_ARG);
+}
 END_TEST
 
 START_TEST(test_batch_invariance)
@@ -404,6 +437,7 @@ int main(void)
     tcase_add_test(tc, test_tiny_gelu);
     tcase_add_test(tc, test_internal_batch_split);
     tcase_add_test(tc, test_batch_invariance);
+    tcase_add_test(tc, test_fp16_storage);
     tcase_add_test(tc, test_half_precision_weights);
     tcase_add_test(tc, test_broken_folders);
     tcase_add_test(tc, test_bad_encode_input);

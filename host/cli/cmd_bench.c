@@ -33,7 +33,8 @@ static void help(FILE *f)
             "fewer when a measurement exceeds --max-seconds), batch-1 latency (median and p90), peak\n"
             "device memory, and optionally the per-op device time (--profile) and the cold start from\n"
             "process start to the first image embedding, with and without the kernel caches (--cold-start).\n"
-            "Timings include host-device transfers of inputs and outputs; precision is fp32.\n\n"
+            "Timings include host-device transfers of inputs and outputs. --precision fp16 stores the\n"
+            "weights as half (arithmetic stays float32).\n\n"
             "  --arch A           synthetic weights of a standard architecture (generated once into the cache):\n"
             "                     ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14-336, RN50, RN101, RN50x4, RN50x16, RN50x64\n"
             "  -d all             every OpenCL device in turn\n"
@@ -61,6 +62,7 @@ typedef struct devres {
     double cold_ms, cold_nocache_ms;
     int have_cold;
     char error[512];
+    const char *precision;
 } devres;
 
 static int cmp_double(const void *a, const void *b)
@@ -126,7 +128,7 @@ static int arch_dir(const char *arch, char *out, size_t cap, int quiet)
 }
 
 /* Child mode: time from the parent's timestamp to the first image embedding. */
-static int first_embedding(const char *dir, const char *device)
+static int first_embedding(const char *dir, const char *device, int precision)
 {
     const char *t0s = getenv("CLIPCL_BENCH_T0");
     double t0 = t0s ? strtod(t0s, NULL) : cli_now();
@@ -137,6 +139,7 @@ static int first_embedding(const char *dir, const char *device)
     clipcl_model_params mp = clipcl_model_default_params();
     mp.load_text = 0;
     mp.max_batch = 1;
+    mp.precision = precision;
     int rc = 2;
     float *pix = NULL, emb[4096];
     if (clipcl_context_create(&cp, &ctx) || clipcl_model_load(ctx, dir, &mp, &m)) goto done;
@@ -153,7 +156,7 @@ done:
     return rc;
 }
 
-static double run_child(const char *self, const char *dir, int device_index, int no_cache)
+static double run_child(const char *self, const char *dir, int device_index, const char *precision, int no_cache)
 {
     int fd[2];
     if (pipe(fd)) return -1;
@@ -172,7 +175,7 @@ static double run_child(const char *self, const char *dir, int device_index, int
             setenv("POCL_KERNEL_CACHE", "0", 1);
             setenv("CUDA_CACHE_DISABLE", "1", 1);
         }
-        execl(self, self, "bench", "--first-embedding", "-m", dir, "-d", dev, (char *)NULL);
+        execl(self, self, "bench", "--first-embedding", "-m", dir, "-d", dev, "--precision", precision, (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
@@ -204,6 +207,7 @@ static void bench_device(const char *self, const char *dir, int devidx, const in
         cp.profile = pass == 1;
         clipcl_model_params mp = clipcl_model_default_params();
         mp.max_batch = maxb;
+        mp.precision = cli_parse_precision(r->precision);
         mp.load_vision = !!(towers & 1);
         mp.load_text = !!(towers & 2);
         if (clipcl_context_create(&cp, &ctx) || clipcl_model_load(ctx, dir, &mp, &m)) {
@@ -259,9 +263,9 @@ static void bench_device(const char *self, const char *dir, int devidx, const in
     if (!quiet) fprintf(stderr, "\r%*s\r", 60, "");
     if (cold && (towers & 1)) {
         if (!quiet) fprintf(stderr, "%s: cold start ...\r", r->dev.name);
-        r->cold_nocache_ms = run_child(self, dir, devidx, 1);
-        run_child(self, dir, devidx, 0); /* fills the caches */
-        r->cold_ms = run_child(self, dir, devidx, 0);
+        r->cold_nocache_ms = run_child(self, dir, devidx, r->precision, 1);
+        run_child(self, dir, devidx, r->precision, 0); /* fills the caches */
+        r->cold_ms = run_child(self, dir, devidx, r->precision, 0);
         r->have_cold = r->cold_ms >= 0 && r->cold_nocache_ms >= 0;
     }
     goto done;
@@ -277,7 +281,8 @@ done:
 
 static void print_text(const devres *r, const char *model)
 {
-    printf("device: %s (%s, %s)\nmodel: %s   precision: fp32\n", r->dev.name, r->dev.platform, r->dev.driver, model);
+    printf("device: %s (%s, %s)\nmodel: %s   precision: %s\n", r->dev.name, r->dev.platform, r->dev.driver, model,
+           r->precision);
     if (r->error[0]) {
         printf("  error: %s\n", r->error);
         return;
@@ -320,7 +325,7 @@ static void print_json(FILE *f, const devres *rs, int n, const char *model)
         cli_json_str(f, r->dev.driver);
         fputs(", \"model\": ", f);
         cli_json_str(f, model);
-        fputs(", \"precision\": \"fp32\"", f);
+        fprintf(f, ", \"precision\": \"%s\"", r->precision);
         if (r->error[0]) {
             fputs(", \"error\": ", f);
             cli_json_str(f, r->error);
@@ -499,7 +504,7 @@ int cmd_bench(int argc, char **argv)
         if (hub_resolve_model(o.model, 1, dir, sizeof dir)) return 2;
         model_name = o.model ? o.model : HUB_DEFAULT_REPO;
     }
-    if (child) return first_embedding(dir, o.device);
+    if (child) return first_embedding(dir, o.device, o.precision);
 
     /* which devices */
     int devs[MAX_DEVICES], n_devs = 0;
@@ -528,6 +533,7 @@ int cmd_bench(int argc, char **argv)
     int failures = 0;
     for (int d = 0; d < n_devs; d++) {
         rs[d].dev = infos[devs[d]];
+        rs[d].precision = cli_precision_name(o.precision);
         bench_device(self, dir, devs[d], sizes, n_sizes, towers, runs, max_s, profile, cold, o.quiet, &rs[d]);
         failures += rs[d].error[0] != 0;
         print_text(&rs[d], model_name);

@@ -7,16 +7,20 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common.h"
 #include "st.h"
 
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: clipcl verify -m MODEL_DIR REFERENCE.safetensors [--tol 1e-4] [-d DEVICE] [--batch N]\n\n"
+            "usage: clipcl verify -m MODEL_DIR REFERENCE.safetensors [--tol 1e-4] [-d DEVICE] [--batch N]\n"
+            "                     [--precision fp32|fp16]\n\n"
             "Runs the input_ids and pixel_values stored in REFERENCE through the model and compares\n"
             "every output present there (text.*, vision.*, logits_per_image, probs_per_image).\n"
             "MODEL_DIR may be in Hugging Face or OpenAI / open_clip layout, with a ViT or ResNet image tower.\n"
             "Prints each output's max relative error (max |a-b| / max |b|).\n"
+            "--precision fp16 stores the weights as half (float32 arithmetic): expect ~1e-3, so pass\n"
+            "a matching --tol.\n"
             "Exit status: 0 all within tolerance, 1 some output is not, 2 error.\n");
 }
 
@@ -44,7 +48,9 @@ int cmd_verify(int argc, char **argv)
     int batch = 0, rc = 2;
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'},
                                          {"tol", required_argument, 0, 't'},   {"batch", required_argument, 0, 'b'},
+                                         {"precision", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    int precision = CLIPCL_PRECISION_FP32;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:d:h", opts, NULL)) != -1) {
@@ -59,6 +65,10 @@ int cmd_verify(int argc, char **argv)
         case 'b':
             batch = (int)strtol(optarg, &end, 10);
             if (*end || batch < 1 || batch > 65536) return cli_fail(2, "verify", "--batch '%s' must be 1..65536", optarg);
+            break;
+        case 'p':
+            if ((precision = cli_parse_precision(optarg)) < 0)
+                return cli_fail(2, "verify", "--precision '%s' must be fp32 or fp16", optarg);
             break;
         case 'h': help(stdout); return 0;
         default: help(stderr); return 2;
@@ -97,6 +107,7 @@ int cmd_verify(int argc, char **argv)
     }
     clipcl_model_params mp = clipcl_model_default_params();
     mp.max_batch = batch;
+    mp.precision = precision;
     mp.load_text = ids_t != NULL;
     mp.load_vision = pix_t != NULL;
     if ((st = clipcl_model_load(ctx, model_dir, &mp, &model))) {
@@ -156,7 +167,7 @@ int cmd_verify(int argc, char **argv)
             goto done;
         }
     }
-    printf("device: %s\n", clipcl_context_device(ctx)->name);
+    printf("device: %s   weights: %s\n", clipcl_context_device(ctx)->name, cli_precision_name(precision));
     int compared = 0, failed = 0;
     for (int i = 0; i < 8; i++) {
         const st_tensor *t = st_find(ref, outs[i].name);

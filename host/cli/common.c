@@ -16,6 +16,13 @@
 #include "cli.h"
 #include "hub.h"
 
+int cli_parse_precision(const char *s)
+{
+    return !strcmp(s, "fp32") ? CLIPCL_PRECISION_FP32 : !strcmp(s, "fp16") ? CLIPCL_PRECISION_FP16 : -1;
+}
+
+const char *cli_precision_name(int precision) { return precision == CLIPCL_PRECISION_FP16 ? "fp16" : "fp32"; }
+
 int cli_common_opt(const char *cmd, int c, const char *arg, cli_opts *o)
 {
     char *end;
@@ -29,6 +36,10 @@ int cli_common_opt(const char *cmd, int c, const char *arg, cli_opts *o)
         o->batch = (int)v;
         return 0;
     }
+    case 0x101:
+        if ((o->precision = cli_parse_precision(arg)) < 0)
+            return cli_fail(2, cmd, "--precision '%s' must be fp32 or fp16", arg);
+        return 0;
     default: return -1;
     }
 }
@@ -43,6 +54,7 @@ int cli_open(const char *cmd, const cli_opts *o, int need_text, int need_vision,
     if (st) return cli_lib_fail(cmd, "opening the OpenCL device", st);
     clipcl_model_params mp = clipcl_model_default_params();
     mp.max_batch = o->batch;
+    mp.precision = o->precision;
     mp.load_text = need_text;
     mp.load_vision = need_vision;
     st = clipcl_model_load(s->ctx, s->model_dir, &mp, &s->model);

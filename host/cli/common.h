@@ -15,22 +15,28 @@ typedef struct cli_opts {
     const char *device;      /* -d */
     int batch;               /* --batch: items per device batch (0 = library default) */
     int quiet;               /* --quiet: no progress output */
+    int precision;           /* --precision: CLIPCL_PRECISION_FP32 or _FP16 (weight storage) */
 } cli_opts;
 
 /* Long options every model command accepts; append to the command's own table. */
 #define CLI_COMMON_LONGOPTS                                                                        \
     {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'},                   \
-        {"batch", required_argument, 0, 0x100}, {"quiet", no_argument, 0, 'q'}
+        {"batch", required_argument, 0, 0x100}, {"quiet", no_argument, 0, 'q'},                   \
+        {"precision", required_argument, 0, 0x101}
 #define CLI_COMMON_SHORTOPTS "m:d:q"
 #define CLI_COMMON_HELP                                                                            \
     "  -m, --model M     model folder or Hub repository (default: " "openai/clip-vit-base-patch32" \
     ", pulled on first use)\n"                                                                     \
     "  -d, --device D    OpenCL device: index, name substring, cpu or gpu (see clipcl devices)\n"  \
     "      --batch N     items per device batch\n"                                                 \
+    "      --precision P fp32 (default) or fp16: weights stored as half, arithmetic in float32\n"  \
     "  -q, --quiet       no progress output\n"
 
 /* Applies a common option: 0 = consumed, -1 = not a common option, 2 = bad value (printed). */
 int cli_common_opt(const char *cmd, int c, const char *arg, cli_opts *o);
+/* "fp32" / "fp16" to CLIPCL_PRECISION_*; -1 when neither. */
+int cli_parse_precision(const char *s);
+const char *cli_precision_name(int precision);
 
 typedef struct cli_session {
     clipcl_context *ctx;
