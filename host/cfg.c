@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "ops.h"
@@ -18,9 +19,22 @@ static clipcl_status read_json(const char *path, cJSON **out)
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return err_set(CLIPCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(CFG_MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, CFG_MAX_BYTES + 1, f) : 0;
+    /* The buffer is sized from the file (one byte more shows growth past the limit), not the
+     * limit: a 1 KiB config should not cost a 16 MiB allocation. */
+    struct stat sb;
+    size_t cap = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size < CFG_MAX_BYTES
+                     ? (size_t)sb.st_size + 1
+                     : CFG_MAX_BYTES + 1;
+    char *buf = malloc(cap);
+    size_t n = buf ? fread(buf, 1, cap, f) : 0;
     int rd_err = ferror(f);
+    if (buf && !rd_err && n == cap && cap <= CFG_MAX_BYTES) { /* grew since fstat: read the rest */
+        char *nb = realloc(buf, CFG_MAX_BYTES + 1);
+        if (nb) n += fread(nb + n, 1, CFG_MAX_BYTES + 1 - n, f);
+        else free(buf);
+        buf = nb;
+        rd_err = ferror(f);
+    }
     fclose(f);
     if (!buf) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
     if (rd_err) {

@@ -68,6 +68,14 @@
 /* Files above this are refused before reading (stb takes an int length anyway). */
 #define IMG_MAX_FILE_BYTES ((size_t)INT_MAX)
 
+/* The public limits; fuzz/build.sh lowers them so that every input decodes in milliseconds. */
+#ifndef IMG_LIMIT_SIDE
+#define IMG_LIMIT_SIDE CLIPCL_IMAGE_MAX_SIDE
+#endif
+#ifndef IMG_LIMIT_PIXELS
+#define IMG_LIMIT_PIXELS CLIPCL_IMAGE_MAX_PIXELS
+#endif
+
 typedef enum img_format {
     FMT_PNG, FMT_BMP, FMT_GIF, FMT_PSD, FMT_JPEG, FMT_PNM, FMT_TGA
 } img_format;
@@ -429,6 +437,69 @@ static int header_size(const uint8_t *d, size_t n, img_format fmt, uint64_t *w, 
     }
 }
 
+/* stb 2.27 grows its IDAT buffer to whatever a chunk's length field says before reading the
+ * chunk, and sizes its inflate buffer from IHDR: a 600-byte PNG made it allocate 1.1 GB (found
+ * by fuzz_image). The chunks are walked here first: each must fit in the file, and the image
+ * data must be able to inflate, at deflate's 1032:1 maximum, to the bytes IHDR's pixels need.
+ * Applies to every file with the PNG signature, as stb decodes those as PNG whatever follows.
+ * Returns NULL when the file passes, else the problem. */
+static const char *png_check(const uint8_t *d, size_t n)
+{
+    uint64_t idat = 0, w = 0, h = 0, bits = 0;
+    size_t pos = 8;
+    while (n - pos >= 12) {
+        uint32_t len = rd32be(d + pos);
+        const uint8_t *type = d + pos + 4;
+        if (len > n - pos - 12)
+            return "a chunk runs past the end of the file (truncated?)";
+        if (!memcmp(type, "IHDR", 4) && len >= 13 && !w) {
+            static const unsigned channels[7] = {1, 0, 3, 1, 2, 0, 4};
+            unsigned depth = d[pos + 16], ct = d[pos + 17];
+            w = rd32be(d + pos + 8);
+            h = rd32be(d + pos + 12);
+            bits = (uint64_t)depth * (ct < 7 ? channels[ct] : 0);
+        } else if (!memcmp(type, "IDAT", 4)) {
+            idat += len;
+        } else if (!memcmp(type, "IEND", 4)) {
+            break;
+        }
+        pos += 12 + (size_t)len;
+    }
+    /* w × h × bits bits of pixels at least (interlaced or not); w × bits < 2^38 and the
+     * inflated bits < 2^45, so dividing avoids the 128-bit product */
+    if (w && h && bits && h > 8 * (1032 * idat + 1024) / (w * bits))
+        return "its image data is too short for the size in its header (truncated, or a "
+               "decompression bomb)";
+    return NULL;
+}
+
+/* The most pixels a complete file of each format can describe per byte, from its densest
+ * encoding (stb_image reads no RLE BMP and no arithmetic-coded JPEG):
+ *   PNG   1-bit pixels, deflate at its 1032:1 maximum: 8 × 1032
+ *   JPEG  every 8×8 block of every component costs a bit at least (its DC code); the
+ *         components' blocks cover at least half of the image's (sampling factors 4×1 and
+ *         1×4): 1024
+ *   GIF   LZW, 12-bit codes each expanding to at most 4096 pixels: 2731
+ *   TGA, PSD  RLE packets of 128 pixels in 2 bytes or more: 64
+ *   BMP   1-bit rows: 8;  PNM  binary, 1 byte per sample: 1
+ * A header claiming more pixels than its file could hold is truncated or a decompression bomb
+ * (a 150-byte JPEG can claim 16384 × 16384 pixels and cost seconds and 800 MB to decode): it
+ * is refused before stb allocates the pixels. A GIF whose first frame is smaller than a huge
+ * logical screen is refused too; stb and Pillow would fill the screen with the background. */
+static uint64_t max_pixels_per_byte(img_format f)
+{
+    switch (f) {
+    case FMT_PNG: return 8 * 1032;
+    case FMT_JPEG: return 1024;
+    case FMT_GIF: return 2731;
+    case FMT_TGA:
+    case FMT_PSD: return 64;
+    case FMT_BMP: return 8;
+    case FMT_PNM: return 1;
+    }
+    return 1;
+}
+
 /* Rearranges n pixels of `from` interleaved channels into `to` channels (in place when
  * to <= from): grey → colour replicates, a missing alpha is opaque. */
 static void *convert_channels(void *px, size_t n, int from, int to, size_t vsize)
@@ -504,13 +575,18 @@ clipcl_status clipcl_image_load_memory(const void *data, size_t size, const char
      * "unknown image type": read the claimed size first where the header is simple. */
     uint64_t hw, hh;
     if (header_size(d, size, s.fmt, &hw, &hh) &&
-        (hw > CLIPCL_IMAGE_MAX_SIDE || hh > CLIPCL_IMAGE_MAX_SIDE ||
-         hw * hh > CLIPCL_IMAGE_MAX_PIXELS))
+        (hw > IMG_LIMIT_SIDE || hh > IMG_LIMIT_SIDE ||
+         hw * hh > IMG_LIMIT_PIXELS))
         return err_set(CLIPCL_ERR_LIMIT,
                        "%s: %s header claims %llu×%llu pixels, beyond the limit of %d per side "
                        "and %u pixels",
                        name, format_name(s.fmt), (unsigned long long)hw, (unsigned long long)hh,
-                       CLIPCL_IMAGE_MAX_SIDE, CLIPCL_IMAGE_MAX_PIXELS);
+                       IMG_LIMIT_SIDE, IMG_LIMIT_PIXELS);
+    if (size >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
+        const char *why = png_check(d, size);
+        if (why)
+            return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNG: %s", name, why);
+    }
     if (s.fmt == FMT_JPEG && !jpeg_tables_ok(d, size))
         return err_set(CLIPCL_ERR_FORMAT,
                        "%s: corrupt JPEG (a Huffman table has more than 256 codes)", name);
@@ -524,11 +600,16 @@ clipcl_status clipcl_image_load_memory(const void *data, size_t size, const char
     }
     if (w <= 0 || h <= 0)
         return err_set(CLIPCL_ERR_FORMAT, "%s: bad image size %d×%d", name, w, h);
-    if (w > CLIPCL_IMAGE_MAX_SIDE || h > CLIPCL_IMAGE_MAX_SIDE ||
-        (uint64_t)w * (uint64_t)h > CLIPCL_IMAGE_MAX_PIXELS)
+    if (w > IMG_LIMIT_SIDE || h > IMG_LIMIT_SIDE ||
+        (uint64_t)w * (uint64_t)h > IMG_LIMIT_PIXELS)
         return err_set(CLIPCL_ERR_LIMIT,
                        "%s: image is %d×%d, beyond the limit of %d per side and %u pixels",
-                       name, w, h, CLIPCL_IMAGE_MAX_SIDE, CLIPCL_IMAGE_MAX_PIXELS);
+                       name, w, h, IMG_LIMIT_SIDE, IMG_LIMIT_PIXELS);
+    if ((uint64_t)w * (uint64_t)h > (uint64_t)size * max_pixels_per_byte(s.fmt))
+        return err_set(CLIPCL_ERR_FORMAT,
+                       "%s: %s header claims %d×%d pixels, more than a %zu-byte file can hold "
+                       "(truncated, or a decompression bomb)",
+                       name, format_name(s.fmt), w, h, size);
 
     if (s.gif_gce) {
         patched = malloc(size);

@@ -66,6 +66,40 @@ static char *kc_key(ocl *o, const char *source, const char *options, char *path,
     return key;
 }
 
+int kc_read_entry(const char *path, const char *key, unsigned char **bin, size_t *len)
+{
+    *bin = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    int rc = 1;
+    unsigned char *b = NULL;
+    char *stored = NULL;
+    char magic[8];
+    uint32_t ver;
+    uint64_t klen, blen;
+    size_t want = strlen(key);
+    struct stat sb;
+    /* the file's size bounds every length before anything is allocated */
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 28) goto done;
+    uint64_t fsize = (uint64_t)sb.st_size;
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, KC_MAGIC, 8) || fread(&ver, 4, 1, f) != 1 || ver != KC_VERSION ||
+        fread(&klen, 8, 1, f) != 1 || klen != want || klen > fsize - 28)
+        goto done;
+    if (!(stored = malloc(want ? want : 1)) || fread(stored, 1, want, f) != want || memcmp(stored, key, want)) goto done;
+    if (fread(&blen, 8, 1, f) != 1 || blen == 0 || blen > KC_MAX_BINARY || blen != fsize - 28 - klen) goto done;
+    if (!(b = malloc((size_t)blen)) || fread(b, 1, (size_t)blen, f) != blen || fgetc(f) != EOF) goto done;
+    *bin = b;
+    *len = (size_t)blen;
+    b = NULL;
+    rc = 0;
+done:
+    fclose(f);
+    free(b);
+    free(stored);
+    return rc;
+}
+
 cl_program kc_load(ocl *o, const char *source, const char *options)
 {
     char path[4200];
@@ -73,32 +107,19 @@ cl_program kc_load(ocl *o, const char *source, const char *options)
     if (!key) return NULL;
     cl_program prog = NULL;
     unsigned char *bin = NULL;
-    char *stored = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) goto done;
-    char magic[8];
-    uint32_t ver;
-    uint64_t klen, blen;
-    size_t want = strlen(key);
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, KC_MAGIC, 8) || fread(&ver, 4, 1, f) != 1 || ver != KC_VERSION ||
-        fread(&klen, 8, 1, f) != 1 || klen != want)
-        goto done;
-    if (!(stored = malloc(want)) || fread(stored, 1, want, f) != want || memcmp(stored, key, want)) goto done;
-    if (fread(&blen, 8, 1, f) != 1 || blen == 0 || blen > KC_MAX_BINARY) goto done;
-    if (!(bin = malloc(blen)) || fread(bin, 1, blen, f) != blen || fgetc(f) != EOF) goto done;
-    size_t sz = (size_t)blen;
-    const unsigned char *bins[1] = {bin};
-    cl_int bst, e;
-    prog = clCreateProgramWithBinary(o->context, 1, &o->device, &sz, bins, &bst, &e);
-    if (prog && (e != CL_SUCCESS || bst != CL_SUCCESS || clBuildProgram(prog, 1, &o->device, options, NULL, NULL))) {
-        clReleaseProgram(prog);
-        prog = NULL;
+    size_t sz = 0;
+    int r = kc_read_entry(path, key, &bin, &sz);
+    if (r == 0) {
+        const unsigned char *bins[1] = {bin};
+        cl_int bst, e;
+        prog = clCreateProgramWithBinary(o->context, 1, &o->device, &sz, bins, &bst, &e);
+        if (prog && (e != CL_SUCCESS || bst != CL_SUCCESS || clBuildProgram(prog, 1, &o->device, options, NULL, NULL))) {
+            clReleaseProgram(prog);
+            prog = NULL;
+        }
     }
-done:
-    if (f) fclose(f);
-    if (!prog && f) unlink(path); /* stale or corrupt: rebuild and rewrite */
+    if (!prog && r >= 0) unlink(path); /* stale or corrupt: rebuild and rewrite */
     free(bin);
-    free(stored);
     free(key);
     return prog;
 }

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,11 +334,39 @@ clipcl_status ocl_kernel(ocl *o, const char *source, const char *options, const 
 
 /* ---------------------------------------------------------------- buffers and launches */
 
+/* Test hook (fault injection): the Nth ocl_alloc from now fails as a device out of memory
+ * would. Armed by ocl_fault_alloc(N) or, on the first allocation of the process, by
+ * $CLIPCL_FAULT_ALLOC=N; fires once. One relaxed atomic load per allocation when unarmed. */
+static atomic_long fault_countdown;
+static atomic_int fault_env_read;
+
+void ocl_fault_alloc(long n)
+{
+    atomic_store(&fault_env_read, 1);
+    atomic_store(&fault_countdown, n > 0 ? n : 0);
+}
+
+static int fault_alloc_fires(void)
+{
+    if (!atomic_load_explicit(&fault_env_read, memory_order_relaxed) && !atomic_exchange(&fault_env_read, 1)) {
+        const char *env = getenv("CLIPCL_FAULT_ALLOC");
+        long n = env && *env ? strtol(env, NULL, 10) : 0;
+        if (n > 0) atomic_store(&fault_countdown, n);
+    }
+    long c = atomic_load_explicit(&fault_countdown, memory_order_relaxed);
+    while (c > 0 && !atomic_compare_exchange_weak(&fault_countdown, &c, c - 1)) {
+    }
+    return c == 1;
+}
+
 clipcl_status ocl_alloc(ocl *o, size_t bytes, cl_mem *out, const char *what)
 {
     cl_int e;
     *out = NULL;
     if (bytes == 0) bytes = 4;
+    if (fault_alloc_fires())
+        return err_set(CLIPCL_ERR_NOMEM, "allocating %zu bytes for %s: clCreateBuffer failed: "
+                       "CL_MEM_OBJECT_ALLOCATION_FAILURE (injected by CLIPCL_FAULT_ALLOC)", bytes, what);
     if (bytes > o->info.max_alloc && o->info.max_alloc)
         return err_set(CLIPCL_ERR_NOMEM, "%s: %zu bytes exceeds the device's largest buffer (%llu bytes)", what,
                        bytes, (unsigned long long)o->info.max_alloc);

@@ -50,6 +50,10 @@ clipcl_status ocl_kernel(ocl *o, const char *source, const char *options, const 
                          cl_kernel *out);
 
 clipcl_status ocl_alloc(ocl *o, size_t bytes, cl_mem *out, const char *what);
+/* Test hook: makes the nth ocl_alloc from now on (any context, any thread) fail with
+ * CLIPCL_ERR_NOMEM, once; 0 disarms. $CLIPCL_FAULT_ALLOC=n arms it at the first allocation of
+ * the process. Not for production use. */
+void ocl_fault_alloc(long n);
 clipcl_status ocl_upload(ocl *o, cl_mem buf, size_t offset, size_t bytes, const void *src);
 clipcl_status ocl_download(ocl *o, cl_mem buf, size_t offset, size_t bytes, void *dst);
 /* Releases a buffer made by ocl_alloc (NULL is fine) and sets *buf to NULL. */

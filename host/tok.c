@@ -967,7 +967,7 @@ static void clean_text(const uint32_t *s, size_t n, ustr *out)
     while (lo < hi && py_isspace(b.p[lo])) lo++;
     while (hi > lo && py_isspace(b.p[hi - 1])) hi--;
     if (a.oom || b.oom) out->oom = 1;
-    py_lower(b.p + lo, hi - lo, out);
+    if (hi > lo) py_lower(b.p + lo, hi - lo, out); /* b.p is NULL for an empty text */
     us_free(&a);
     us_free(&b);
 }

@@ -11,4 +11,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo \
   libclblast-dev \
   libstb-dev libcjson-dev libutf8proc-dev zlib1g-dev libcurl4-openssl-dev \
-  check python3 >/dev/null
+  check python3 \
+  clang libclang-rt-14-dev >/dev/null
+# clang + compiler-rt: libFuzzer harnesses (fuzz/) with ASan/UBSan; CI replays their inputs.
