@@ -3,6 +3,7 @@
 
 #include "ctx.h"
 #include "err.h"
+#include "tune.h"
 
 clipcl_context_params clipcl_context_default_params(void)
 {
@@ -20,6 +21,7 @@ clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_
     if (st) goto fail;
     st = ops_init(&c->k, &c->cl);
     if (st) goto fail;
+    tune_apply(&c->cl);
     *out = c;
     return CLIPCL_OK;
 fail:

@@ -20,6 +20,9 @@ int cmd_embed(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* Prints "clipcl <cmd>: <message>\n" to stderr and returns 2 (or the given code). */
 int cli_fail(int code, const char *cmd, const char *fmt, ...)

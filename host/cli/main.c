@@ -21,6 +21,9 @@ static const struct {
     {"embed", cmd_embed, "write image or text embeddings as a .npy matrix with row sources"},
     {"index", cmd_index, "embed a folder of images into a searchable index (incremental)"},
     {"search", cmd_search, "search an index by text or by image (exact cosine, top K)"},
+    {"tune", cmd_tune, "tune CLBlast GEMM parameters for a device at a model's shapes"},
+    {"probe", cmd_probe, "train linear probes on labelled folders (few-shot too); predict with them"},
+    {"eval", cmd_eval, "accuracy, per-class accuracy and confusion of zero-shot or a probe on labelled folders"},
     {NULL, NULL, NULL},
 };
 

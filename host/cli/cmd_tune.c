@@ -1,0 +1,985 @@
+/* cmd_tune.c — `clipcl tune`: searches CLBlast's GEMM parameters for one device at a model's
+ * own matrix shapes and stores the best in the device's tuning file (host/tune.h), which
+ * every later context on that device applies. `clipcl tune --show` prints what is applied.
+ *
+ * Each candidate runs in a worker process (`clipcl tune --worker`, fed on stdin), because a
+ * bad parameter set can do worse than fail: CLBlast 1.5.3's kernels write out of bounds
+ * with some of them, and on a CPU device that corrupts the host heap. The worker times
+ * ops_gemm_nt itself, the call the encoders make, so CLBlast's pad/transpose helper kernels
+ * are part of every measurement, after checking the product against a double-precision
+ * reference; a wrong, failing, crashing or hanging candidate is rejected.
+ *
+ * The search has three phases: the indirect kernel (Xgemm, every product forced indirect),
+ * the direct kernel (XgemmDirect, every product forced direct), then the direct/indirect
+ * threshold chosen from the two winners' per-shape times, and a final check of the
+ * combination on the model's shapes plus other batch sizes. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "cli.h"
+#include "common.h"
+#include "ctx.h"
+#include "hub.h"
+#include "ops.h"
+#include "synth.h"
+#include "tune.h"
+
+extern char **environ;
+
+#define CMD "tune"
+#define MAX_SHAPES 48
+#define MAX_CHECKS 96
+#define CHECK_ROWS 8
+#define MAX_SEEN 4096
+#define ALWAYS_DIRECT 65536 /* XGEMM_MIN_INDIRECT_SIZE that sends every product to XgemmDirect */
+#define SPEC_MAX (64u << 10)
+#define DIM_MAX 65536u
+#define ELEMS_MAX (64u << 20) /* floats per operand in a worker */
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: clipcl tune [-m MODEL | --arch ViT-B/32|ViT-B/16|ViT-L/14|ViT-L/14-336] [-d DEVICE]\n"
+            "                   [--budget SECONDS] [--batch N] [--tower image|text|both] [--seed N]\n"
+            "                   [--no-save] [-q]\n"
+            "       clipcl tune --show [-d DEVICE]\n\n"
+            "Searches CLBlast's SGEMM kernel parameters (Xgemm, XgemmDirect and the size where CLBlast\n"
+            "switches between them) for one OpenCL device, at the matrix shapes the model's encoders\n"
+            "multiply at batch 1 and at --batch (default 8), and stores the fastest combination in the\n"
+            "device's tuning file; every later clipcl run on that device applies it. Each candidate's\n"
+            "result is checked against a double-precision reference; wrong or failing ones are rejected.\n"
+            "Progress goes to stderr, the per-shape summary (GFLOP/s before and after) to stdout.\n"
+            "Candidates are compiled by the OpenCL driver, which takes seconds each on CPUs: a longer\n"
+            "budget tries more of them.\n\n"
+            "  -m, --model M      model folder or Hub repository (its config.json gives the shapes)\n"
+            "      --arch A       shapes of a standard architecture (default ViT-B/32, no download)\n"
+            "  -d, --device D     OpenCL device: index, name substring, cpu or gpu\n"
+            "      --budget S     seconds to search (default 600)\n"
+            "      --batch N      batch size to tune for besides batch 1 (default 8)\n"
+            "      --tower T      image, text or both (default both)\n"
+            "      --seed N       random seed of the search (default: from the clock)\n"
+            "      --no-save      search and report, but leave the tuning file alone\n"
+            "      --show         print the parameters applied on the device and where they come from\n"
+            "  -q, --quiet        no progress output\n\n"
+            "Tuning files live in $CLIPCL_CACHE_DIR/tuning (else $XDG_CACHE_HOME/clipcl/tuning, else\n"
+            "~/.cache/clipcl/tuning), one per platform, device and driver version; delete one to forget\n"
+            "it. CLIPCL_TUNING=0 runs with CLBlast's own parameters.\n");
+}
+
+/* ------------------------------------------------------------------ worker */
+
+typedef struct wshape {
+    int idx, timed;
+    size_t M, N, K;
+    float beta;
+    double weight;
+    size_t rows[CHECK_ROWS];
+    int n_rows;
+    double *ref, *tol; /* [n_rows * N]: reference and allowed error of the checked rows */
+} wshape;
+
+typedef struct worker_state {
+    clipcl_context *ctx;
+    ocl *o;
+    wshape s[MAX_SHAPES + MAX_CHECKS];
+    int n;
+    cl_mem A, B, C;
+    float *a, *b, *c0, *c;
+} worker_state;
+
+static double frand(uint64_t *r)
+{
+    uint64_t x = *r;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *r = x;
+    return (double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+static int wfail(const char *fmt, const char *msg)
+{
+    printf("fail ");
+    printf(fmt, msg);
+    printf("\n");
+    fflush(stdout);
+    return 1;
+}
+
+/* Random operands (the same in every worker), device buffers, reference rows. */
+static int worker_setup(worker_state *w)
+{
+    size_t maxA = 1, maxB = 1, maxC = 1;
+    for (int i = 0; i < w->n; i++) {
+        wshape *s = &w->s[i];
+        if (s->M * s->K > maxA) maxA = s->M * s->K;
+        if (s->N * s->K > maxB) maxB = s->N * s->K;
+        if (s->M * s->N > maxC) maxC = s->M * s->N;
+    }
+    w->a = malloc(maxA * sizeof(float));
+    w->b = malloc(maxB * sizeof(float));
+    w->c0 = malloc(maxC * sizeof(float));
+    w->c = malloc(maxC * sizeof(float));
+    if (!w->a || !w->b || !w->c0 || !w->c) return wfail("%s", "out of memory");
+    uint64_t r = 0x243F6A8885A308D3ull;
+    for (size_t i = 0; i < maxA; i++) w->a[i] = (float)frand(&r);
+    for (size_t i = 0; i < maxB; i++) w->b[i] = (float)frand(&r);
+    for (size_t i = 0; i < maxC; i++) w->c0[i] = (float)frand(&r);
+    if (ocl_alloc(w->o, maxA * sizeof(float), &w->A, "A") || ocl_alloc(w->o, maxB * sizeof(float), &w->B, "B") ||
+        ocl_alloc(w->o, maxC * sizeof(float), &w->C, "C") || ocl_upload(w->o, w->A, 0, maxA * sizeof(float), w->a) ||
+        ocl_upload(w->o, w->B, 0, maxB * sizeof(float), w->b))
+        return wfail("%s", clipcl_errmsg());
+    for (int i = 0; i < w->n; i++) {
+        wshape *s = &w->s[i];
+        /* edges catch padding bugs; a few rows in between catch the rest */
+        size_t cand[CHECK_ROWS] = {0, 1, s->M / 2, s->M - 2, s->M - 1, 0, 0, 0};
+        for (int j = 5; j < CHECK_ROWS; j++) cand[j] = (size_t)((frand(&r) + 1.0) * 0.5 * (double)s->M) % s->M;
+        s->n_rows = 0;
+        for (int j = 0; j < CHECK_ROWS; j++) {
+            if (cand[j] >= s->M) continue;
+            int dup = 0;
+            for (int q = 0; q < s->n_rows; q++) dup |= s->rows[q] == cand[j];
+            if (!dup) s->rows[s->n_rows++] = cand[j];
+        }
+        s->ref = malloc((size_t)s->n_rows * s->N * sizeof(double));
+        s->tol = malloc((size_t)s->n_rows * s->N * sizeof(double));
+        if (!s->ref || !s->tol) return wfail("%s", "out of memory");
+        for (int q = 0; q < s->n_rows; q++) {
+            const float *arow = w->a + s->rows[q] * s->K;
+            for (size_t n = 0; n < s->N; n++) {
+                const float *brow = w->b + n * s->K;
+                double acc = 0, mag = 0;
+                for (size_t k = 0; k < s->K; k++) {
+                    double p = (double)arow[k] * brow[k];
+                    acc += p;
+                    mag += fabs(p);
+                }
+                double c0 = w->c0[s->rows[q] * s->N + n];
+                s->ref[(size_t)q * s->N + n] = acc + s->beta * c0;
+                /* float32 accumulation stays far below this; a skipped or repeated tile does not */
+                s->tol[(size_t)q * s->N + n] = 1e-4 * (mag + fabs(c0)) + 1e-6;
+            }
+        }
+    }
+    return 0;
+}
+
+/* One checked call, then (for timed shapes) timed ones; *secs = the fastest. */
+static int worker_measure(worker_state *w, const wshape *s, double *secs)
+{
+    ops *k = &w->ctx->k;
+    if (ocl_upload(w->o, w->C, 0, s->M * s->N * sizeof(float), w->c0)) return wfail("%s", clipcl_errmsg());
+    double t0 = cli_now();
+    clipcl_status st = ops_gemm_nt(k, s->M, s->N, s->K, 1.0f, w->A, 0, w->B, 0, s->beta, w->C, 0);
+    cl_int fin = clFinish(w->o->queue);
+    double first = cli_now() - t0;
+    if (st) return wfail("%s", clipcl_errmsg());
+    if (fin != CL_SUCCESS) return wfail("clFinish: %s", ocl_errstr(fin));
+    if (ocl_download(w->o, w->C, 0, s->M * s->N * sizeof(float), w->c)) return wfail("%s", clipcl_errmsg());
+    for (int q = 0; q < s->n_rows; q++)
+        for (size_t n = 0; n < s->N; n++) {
+            double got = w->c[s->rows[q] * s->N + n], want = s->ref[(size_t)q * s->N + n];
+            if (!(fabs(got - want) <= s->tol[(size_t)q * s->N + n])) {
+                printf("fail wrong result at %zux%zux%zu: C[%zu,%zu] = %g, expected %g\n", s->M, s->N, s->K, s->rows[q],
+                       n, got, want);
+                fflush(stdout);
+                return 1;
+            }
+        }
+    *secs = first;
+    if (!s->timed) return 0;
+    /* more repetitions for short products, whose times are noisier */
+    int reps = first > 0.2 ? 1 : first > 0.05 ? 2 : 5;
+    double spent = 0;
+    for (int r = 0; r < reps || (spent < 0.05 && r < 50); r++) {
+        t0 = cli_now();
+        st = ops_gemm_nt(k, s->M, s->N, s->K, 1.0f, w->A, 0, w->B, 0, s->beta, w->C, 0);
+        fin = clFinish(w->o->queue);
+        double dt = cli_now() - t0;
+        if (st) return wfail("%s", clipcl_errmsg());
+        if (fin != CL_SUCCESS) return wfail("clFinish: %s", ocl_errstr(fin));
+        spent += dt;
+        if (dt < *secs) *secs = dt;
+    }
+    return 0;
+}
+
+static int parse_dims(const char *p, size_t *M, size_t *N, size_t *K, float *beta, double *weight, int *idx)
+{
+    unsigned long m, n, k;
+    int b, used = 0;
+    if (idx) {
+        if (sscanf(p, "%d %lu %lu %lu %d %lf%n", idx, &m, &n, &k, &b, weight, &used) != 6 || *idx < 0 ||
+            *idx >= MAX_SHAPES || !(*weight >= 0 && *weight < 1e9))
+            return -1;
+    } else if (sscanf(p, "%lu %lu %lu %d%n", &m, &n, &k, &b, &used) != 4) {
+        return -1;
+    }
+    if (p[used] || !m || !n || !k || m > DIM_MAX || n > DIM_MAX || k > DIM_MAX || (b != 0 && b != 1) ||
+        (double)m * k > ELEMS_MAX || (double)n * k > ELEMS_MAX || (double)m * n > ELEMS_MAX)
+        return -1;
+    *M = m, *N = n, *K = k, *beta = (float)b;
+    return 0;
+}
+
+/* `clipcl tune --worker`: reads a spec on stdin (see evaluate()), prints "t IDX SECONDS" per
+ * timed shape, then "ok", "pruned" or "fail REASON". */
+static int worker(void)
+{
+    worker_state w;
+    memset(&w, 0, sizeof w);
+    char *spec = malloc(SPEC_MAX + 1), *save = NULL;
+    if (!spec) return wfail("%s", "out of memory");
+    size_t len = fread(spec, 1, SPEC_MAX + 1, stdin);
+    if (len > SPEC_MAX) return wfail("%s", "spec too long");
+    spec[len] = '\0';
+    char device[32] = "";
+    double bound = INFINITY;
+    tune_set set;
+    memset(&set, 0, sizeof set);
+    int rc = 1;
+    for (char *line = strtok_r(spec, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (!strncmp(line, "device ", 7)) {
+            snprintf(device, sizeof device, "%s", line + 7);
+        } else if (!strncmp(line, "shape ", 6) || !strncmp(line, "check ", 6)) {
+            if (w.n == MAX_SHAPES + MAX_CHECKS) return wfail("%s", "too many shapes");
+            wshape *s = &w.s[w.n];
+            memset(s, 0, sizeof *s);
+            s->timed = line[0] == 's';
+            s->idx = -1;
+            if (parse_dims(line + 6, &s->M, &s->N, &s->K, &s->beta, &s->weight, s->timed ? &s->idx : NULL))
+                return wfail("bad spec line '%s'", line);
+            w.n++;
+        } else if (!strncmp(line, "bound ", 6)) {
+            bound = strcmp(line + 6, "inf") ? strtod(line + 6, NULL) : INFINITY;
+        } else if (!strncmp(line, "kernel ", 7)) {
+            char *sp = strchr(line + 7, ' ');
+            if (sp) *sp = '\0';
+            int k = tune_kernel_index(line + 7);
+            if (k < 0 || !sp || tune_parse(k, sp + 1, set.v[k])) return wfail("bad spec line '%s'", line + 7);
+            set.have[k] = 1;
+        } else {
+            return wfail("bad spec line '%s'", line);
+        }
+    }
+    /* nothing may be applied but the candidate */
+    setenv("CLIPCL_TUNING", "0", 1);
+    clipcl_context_params cp = clipcl_context_default_params();
+    cp.device = device[0] ? device : NULL;
+    if (clipcl_context_create(&cp, &w.ctx)) {
+        rc = wfail("%s", clipcl_errmsg());
+        goto done;
+    }
+    w.o = &w.ctx->cl;
+    tune_limits lim;
+    if (tune_limits_query(w.o, &lim)) {
+        rc = wfail("%s", clipcl_errmsg());
+        goto done;
+    }
+    for (int k = 0; k < TUNE_NKERNELS; k++) {
+        char why[200];
+        if (!set.have[k]) continue;
+        if (tune_valid(k, set.v[k], &lim, why, sizeof why)) {
+            rc = wfail("%s", why);
+            goto done;
+        }
+        if (tune_override(w.o, k, set.v[k])) {
+            rc = wfail("%s", clipcl_errmsg());
+            goto done;
+        }
+    }
+    if ((rc = worker_setup(&w))) goto done;
+    double sum = 0;
+    rc = 1;
+    for (int i = 0; i < w.n; i++) {
+        double secs;
+        if (worker_measure(&w, &w.s[i], &secs)) goto done;
+        if (!w.s[i].timed) continue;
+        printf("t %d %.9f\n", w.s[i].idx, secs);
+        fflush(stdout);
+        sum += w.s[i].weight * secs;
+        if (sum > bound) {
+            printf("pruned\n");
+            rc = 0;
+            goto done;
+        }
+    }
+    printf("ok\n");
+    rc = 0;
+done:
+    fflush(stdout);
+    for (int i = 0; i < w.n; i++) free(w.s[i].ref), free(w.s[i].tol);
+    if (w.o) {
+        ocl_release(w.o, &w.A);
+        ocl_release(w.o, &w.B);
+        ocl_release(w.o, &w.C);
+    }
+    free(w.a), free(w.b), free(w.c0), free(w.c);
+    clipcl_context_free(w.ctx);
+    free(spec);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ shapes */
+
+typedef struct shape {
+    size_t M, N, K;
+    float beta;
+    double weight; /* calls per encoded item, summed over the batch sizes */
+    char what[48];
+    double before, after; /* seconds per call */
+} shape;
+
+typedef struct cand {
+    tune_set set;
+    double t[MAX_SHAPES]; /* fastest seconds per call seen; 0 = not measured */
+    double total;         /* weighted sum; INFINITY when rejected or stopped early */
+} cand;
+
+typedef struct tuner {
+    int dev_index;
+    tune_limits lim;
+    shape s[MAX_SHAPES];
+    int n, order[MAX_SHAPES];
+    size_t checks[MAX_CHECKS][4]; /* M N K beta: verified in the final run only */
+    int n_checks;
+    char self[4096];
+    uint64_t rng;
+    int quiet, evals;
+    double t0, budget, timeout, phase_end; /* phase_end: 0 outside the searches */
+    tune_set seen[MAX_SEEN];
+    int n_seen;
+} tuner;
+
+static void add_shape(tuner *t, size_t M, size_t N, size_t K, float beta, double weight, const char *what)
+{
+    for (int i = 0; i < t->n; i++) {
+        shape *s = &t->s[i];
+        if (s->M == M && s->N == N && s->K == K && s->beta == beta) {
+            s->weight += weight;
+            return;
+        }
+    }
+    if (t->n == MAX_SHAPES) return;
+    shape *s = &t->s[t->n++];
+    memset(s, 0, sizeof *s);
+    s->M = M, s->N = N, s->K = K, s->beta = beta, s->weight = weight;
+    snprintf(s->what, sizeof s->what, "%s", what);
+}
+
+/* The products enc.c makes for one tower at batch B (see blocks(), project(), vision_chunk()). */
+static void tower_shapes(tuner *t, const tower_cfg *c, int E, int vision, int B)
+{
+    const char *name = vision ? "image" : "text";
+    char what[48];
+    size_t T = vision ? (size_t)(c->image_size / c->patch_size) * (c->image_size / c->patch_size) + 1 : (size_t)c->ctx;
+    size_t rows = (size_t)B * T, W = (size_t)c->width, I = (size_t)c->ff;
+    double per = (double)c->layers / B;
+    snprintf(what, sizeof what, "%s qkv b%d", name, B);
+    add_shape(t, rows, 3 * W, W, 0.0f, per, what);
+    snprintf(what, sizeof what, "%s out b%d", name, B);
+    add_shape(t, rows, W, W, 1.0f, per, what);
+    snprintf(what, sizeof what, "%s fc1 b%d", name, B);
+    add_shape(t, rows, I, W, 0.0f, per, what);
+    snprintf(what, sizeof what, "%s fc2 b%d", name, B);
+    add_shape(t, rows, W, I, 1.0f, per, what);
+    if (vision) {
+        snprintf(what, sizeof what, "image patches b%d", B);
+        add_shape(t, rows - B, W, (size_t)c->channels * c->patch_size * c->patch_size, 0.0f, 1.0 / B, what);
+    }
+    snprintf(what, sizeof what, "%s proj b%d", name, B);
+    add_shape(t, (size_t)B, (size_t)E, W, 0.0f, 1.0 / B, what);
+}
+
+/* Other batch sizes for the final check: the same N, K and beta with other row counts. */
+static void add_checks(tuner *t)
+{
+    static const size_t Ms[] = {2, 17, 231, 800};
+    for (int i = 0; i < t->n; i++) {
+        int dup = 0;
+        for (int j = 0; j < i; j++)
+            dup |= t->s[j].N == t->s[i].N && t->s[j].K == t->s[i].K && t->s[j].beta == t->s[i].beta;
+        for (size_t m = 0; !dup && m < sizeof Ms / sizeof *Ms && t->n_checks < MAX_CHECKS; m++) {
+            size_t *c = t->checks[t->n_checks++];
+            c[0] = Ms[m], c[1] = t->s[i].N, c[2] = t->s[i].K, c[3] = t->s[i].beta != 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ evaluating in a worker */
+
+static double flops(const shape *s) { return 2.0 * (double)s->M * s->N * s->K; }
+
+static double weighted(const tuner *t, const double *secs)
+{
+    double sum = 0;
+    for (int i = 0; i < t->n; i++) sum += t->s[i].weight * secs[i];
+    return sum;
+}
+
+static int append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static int append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= cap - *len) return -1;
+    *len += (size_t)w;
+    return 0;
+}
+
+/* Runs set (NULL: CLBlast's own parameters) in a worker on every shape, keeping the fastest
+ * time per shape in c->t; the worker stops once the weighted sum passes bound. With final,
+ * the other batch sizes are checked too. Returns 0 measured, 1 stopped early, -1 rejected. */
+static int evaluate(tuner *t, cand *c, const tune_set *set, double bound, int final, char *why, size_t cap)
+{
+    t->evals++;
+    c->total = INFINITY;
+    char *spec = malloc(SPEC_MAX);
+    if (!spec) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    size_t len = 0;
+    int bad = append(spec, SPEC_MAX, &len, "device %d\n", t->dev_index);
+    for (int j = 0; j < t->n; j++) {
+        const shape *s = &t->s[t->order[j]];
+        bad |= append(spec, SPEC_MAX, &len, "shape %d %zu %zu %zu %d %.17g\n", t->order[j], s->M, s->N, s->K,
+                      s->beta != 0, s->weight);
+    }
+    for (int j = 0; final && j < t->n_checks; j++)
+        bad |= append(spec, SPEC_MAX, &len, "check %zu %zu %zu %zu\n", t->checks[j][0], t->checks[j][1],
+                      t->checks[j][2], t->checks[j][3]);
+    if (isinf(bound)) bad |= append(spec, SPEC_MAX, &len, "bound inf\n");
+    else bad |= append(spec, SPEC_MAX, &len, "bound %.17g\n", bound);
+    for (int k = 0; set && k < TUNE_NKERNELS; k++) {
+        char p[512];
+        if (!set->have[k]) continue;
+        tune_format(k, set->v[k], p, sizeof p);
+        bad |= append(spec, SPEC_MAX, &len, "kernel %s %s\n", tune_kernel_name(k), p);
+    }
+    if (bad) {
+        free(spec);
+        snprintf(why, cap, "worker spec too long");
+        return -1;
+    }
+
+    int to_child[2] = {-1, -1}, from_child[2] = {-1, -1}, result = -1;
+    pid_t pid = -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (pipe(to_child) || pipe(from_child)) {
+        snprintf(why, cap, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    posix_spawn_file_actions_adddup2(&fa, to_child[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, from_child[1], 1);
+    posix_spawn_file_actions_addclose(&fa, to_child[0]);
+    posix_spawn_file_actions_addclose(&fa, to_child[1]);
+    posix_spawn_file_actions_addclose(&fa, from_child[0]);
+    posix_spawn_file_actions_addclose(&fa, from_child[1]);
+    char *args[] = {t->self, "tune", "--worker", NULL};
+    int e = posix_spawn(&pid, t->self, &fa, NULL, args, environ);
+    close(to_child[0]);
+    close(from_child[1]);
+    to_child[0] = from_child[1] = -1;
+    if (e) {
+        pid = -1;
+        snprintf(why, cap, "cannot start the worker (%.200s): %s", t->self, strerror(e));
+        goto out;
+    }
+    /* the spec is far below a pipe's buffer, so this cannot block on a stuck worker */
+    ssize_t wr = write(to_child[1], spec, len);
+    close(to_child[1]);
+    to_child[1] = -1;
+    if (wr != (ssize_t)len) {
+        snprintf(why, cap, "writing to the worker failed");
+        goto out;
+    }
+    char out[8192];
+    size_t got = 0;
+    /* a candidate may compile for minutes (huge unrolled tiles) or hang: cap its time, and
+     * let it overrun the search budget only a little */
+    double limit = t->timeout;
+    if (t->phase_end > 0 && t->phase_end + 60 - cli_now() < limit) limit = t->phase_end + 60 - cli_now();
+    if (limit < 90) limit = 90;
+    double deadline = cli_now() + limit;
+    for (;;) {
+        double left = deadline - cli_now();
+        if (left <= 0) {
+            snprintf(why, cap, "no answer within %.0f s (killed)", limit);
+            goto out;
+        }
+        struct pollfd pfd = {from_child[0], POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) continue;
+        ssize_t r = read(from_child[0], out + got, sizeof out - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof out - 1) break;
+    }
+    out[got] = '\0';
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+    int verdict = -1; /* from the last line */
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        int idx;
+        double secs;
+        if (sscanf(line, "t %d %lf", &idx, &secs) == 2 && idx >= 0 && idx < t->n && secs > 0) {
+            if (!c->t[idx] || secs < c->t[idx]) c->t[idx] = secs;
+        } else if (!strcmp(line, "ok")) {
+            verdict = 0;
+        } else if (!strcmp(line, "pruned")) {
+            verdict = 1;
+        } else if (!strncmp(line, "fail ", 5)) {
+            snprintf(why, cap, "%s", line + 5);
+            verdict = -2;
+        }
+    }
+    /* a worker that crashes, even after "ok", has run a kernel that broke its process */
+    if (WIFSIGNALED(status)) {
+        snprintf(why, cap, "the worker crashed (signal %d)", WTERMSIG(status));
+        goto out;
+    }
+    if (verdict == -2) goto out;
+    if (verdict < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        snprintf(why, cap, "the worker ended without a result (exit status %d)",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        goto out;
+    }
+    result = verdict;
+    if (verdict == 0) {
+        for (int i = 0; i < t->n; i++)
+            if (!c->t[i]) {
+                snprintf(why, cap, "the worker skipped a shape");
+                result = -1;
+                goto out;
+            }
+        c->total = weighted(t, c->t);
+    }
+out:
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        if (to_child[i] >= 0) close(to_child[i]);
+        if (from_child[i] >= 0) close(from_child[i]);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    free(spec);
+    return result;
+}
+
+/* ------------------------------------------------------------------ the search */
+
+static int seen_before(tuner *t, const tune_set *s)
+{
+    for (int i = 0; i < t->n_seen; i++)
+        if (!memcmp(&t->seen[i], s, sizeof *s)) return 1;
+    if (t->n_seen < MAX_SEEN) t->seen[t->n_seen++] = *s;
+    return 0;
+}
+
+static void progress(const tuner *t, const char *phase, int kernel, const tune_set *set, const cand *c, int rc,
+                     const char *why, double best)
+{
+    if (t->quiet) return;
+    char p[512];
+    tune_format(kernel, set->v[kernel], p, sizeof p);
+    fprintf(stderr, "[%4.0fs %s %3d] %s: ", cli_now() - t->t0, phase, t->evals, p);
+    if (rc < 0) fprintf(stderr, "rejected: %s\n", why);
+    else if (rc > 0) fprintf(stderr, "slower (stopped early)\n");
+    else fprintf(stderr, "%.1f ms per item%s\n", c->total * 1e3, c->total < best ? "  (best so far)" : "");
+}
+
+/* Searches one kernel's parameters with the others fixed as in base; *best gets the winner
+ * (total INFINITY when nothing valid was found). */
+static void search(tuner *t, const char *phase, int kernel, const tune_set *base, const tune_set *seeds, int n_seeds,
+                   double deadline, cand *best)
+{
+    enum { TOP = 3 };
+    cand top[TOP]; /* fastest first */
+    memset(top, 0, sizeof top);
+    for (int i = 0; i < TOP; i++) top[i].total = INFINITY;
+    char why[512];
+    t->phase_end = deadline;
+    for (int it = 0;; it++) {
+        if (it > 0 && cli_now() >= deadline) break;
+        tune_set set = *base;
+        if (it < n_seeds) {
+            memcpy(set.v[kernel], seeds[it].v[kernel], sizeof set.v[kernel]);
+        } else if (top[0].total < INFINITY && (it - n_seeds) % 3 != 2) {
+            /* mostly small moves around the best, every third a fresh random point */
+            tune_mutate(kernel, &t->rng, &t->lim, top[0].set.v[kernel], set.v[kernel]);
+        } else {
+            tune_random(kernel, &t->rng, &t->lim, set.v[kernel]);
+        }
+        set.have[kernel] = 1;
+        if (seen_before(t, &set)) continue;
+        if (tune_valid(kernel, set.v[kernel], &t->lim, why, sizeof why)) {
+            progress(t, phase, kernel, &set, NULL, -1, why, top[0].total);
+            continue;
+        }
+        cand c;
+        memset(&c, 0, sizeof c);
+        c.set = set;
+        int rc = evaluate(t, &c, &set, top[TOP - 1].total, 0, why, sizeof why);
+        progress(t, phase, kernel, &set, &c, rc, why, top[0].total);
+        if (rc == 0) {
+            int pos = TOP - 1;
+            while (pos > 0 && c.total < top[pos - 1].total) pos--;
+            memmove(top + pos + 1, top + pos, (size_t)(TOP - 1 - pos) * sizeof *top);
+            top[pos] = c;
+        }
+    }
+    t->phase_end = 0;
+    /* a busy machine can make one run lucky or unlucky: measure the leaders again and keep
+     * each shape's fastest time (interference only ever slows a run down) */
+    for (int i = 0; i < TOP && top[i].total < INFINITY; i++) {
+        int rc = evaluate(t, &top[i], &top[i].set, INFINITY, 0, why, sizeof why);
+        if (rc) top[i].total = INFINITY;
+        if (!t->quiet) {
+            fprintf(stderr, "[%4.0fs %s] measured again, #%d: ", cli_now() - t->t0, phase, i + 1);
+            if (rc) fprintf(stderr, "rejected: %s\n", why);
+            else fprintf(stderr, "%.1f ms per item\n", top[i].total * 1e3);
+        }
+    }
+    *best = top[0];
+    for (int i = 1; i < TOP; i++)
+        if (top[i].total < best->total) *best = top[i];
+}
+
+/* smallest S with S^3 > mnk: CLBlast goes direct when M*N*K < S^3 */
+static unsigned cube_root_above(double mnk)
+{
+    unsigned s = (unsigned)cbrt(mnk);
+    while ((double)s * s * s <= mnk) s++;
+    while (s > 1 && (double)(s - 1) * (s - 1) * (s - 1) > mnk) s--;
+    return s;
+}
+
+/* ------------------------------------------------------------------ --show */
+
+static int show(const char *device)
+{
+    clipcl_context *ctx = NULL;
+    clipcl_context_params cp = clipcl_context_default_params();
+    cp.device = device;
+    clipcl_status st = clipcl_context_create(&cp, &ctx);
+    if (st) return cli_lib_fail(CMD, "opening the OpenCL device", st);
+    ocl *o = &ctx->cl;
+    char desc[700], path[4200], note[512] = "", why[700] = "";
+    tune_set applied, builtin, file;
+    int status = tune_status(o, desc, sizeof desc);
+    tune_applied(o, &applied);
+    const char *label = tune_builtin(&o->info, &builtin);
+    int have_file = 0;
+    tune_limits lim;
+    if (tune_file_path(&o->info, 0, path, sizeof path)) {
+        snprintf(path, sizeof path, "(none: %s)", clipcl_errmsg());
+    } else if (access(path, F_OK)) {
+        snprintf(why, sizeof why, "absent");
+    } else if (tune_limits_query(o, &lim) || tune_file_read(path, &o->info, &lim, &file, note, sizeof note)) {
+        snprintf(why, sizeof why, "ignored: %s", clipcl_errmsg());
+    } else {
+        have_file = 1;
+        snprintf(why, sizeof why, "valid");
+    }
+    printf("device   %s (%s, driver %s)\n", o->info.name, o->info.platform, o->info.driver);
+    printf("applied  %s\n", desc);
+    for (int k = 0; k < TUNE_NKERNELS; k++) {
+        char p[512];
+        if (applied.have[k]) tune_format(k, applied.v[k], p, sizeof p);
+        else snprintf(p, sizeof p, "(CLBlast's own)");
+        printf("  %-12s %s\n", tune_kernel_name(k), p);
+    }
+    printf("built-in %s%s\n", label, strcmp(label, "default") ? "" : " (nothing: CLBlast's database)");
+    printf("file     %s  [%s]\n", path, why);
+    if (have_file && note[0]) printf("         %s\n", note);
+    (void)status;
+    clipcl_context_free(ctx);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ command */
+
+static void seed_sets(int kernel, const tune_set *builtin, const tune_set *file, const char *const *extra, int n_extra,
+                      tune_set *out, int *n)
+{
+    *n = 0;
+    if (file && file->have[kernel]) out[(*n)++] = *file;
+    if (builtin->have[kernel]) out[(*n)++] = *builtin;
+    for (int i = 0; i < n_extra; i++) {
+        memset(&out[*n], 0, sizeof out[*n]);
+        if (tune_parse(kernel, extra[i], out[*n].v[kernel]) == CLIPCL_OK) (*n)++;
+    }
+}
+
+int cmd_tune(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"arch", required_argument, 0, 'a'},  {"budget", required_argument, 0, 'b'},
+        {"tower", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
+        {"no-save", no_argument, 0, 'n'},     {"show", no_argument, 0, 'S'},
+        {"worker", no_argument, 0, 'W'},      {"help", no_argument, 0, 'h'},
+        CLI_COMMON_LONGOPTS,                  {0, 0, 0, 0}};
+    cli_opts o = {0};
+    const char *arch = NULL;
+    double budget = 600;
+    int towers = 3, no_save = 0, do_show = 0, c;
+    uint64_t seed = 0;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "h", opts, NULL)) != -1) {
+        int r = cli_common_opt(CMD, c, optarg, &o);
+        if (r >= 0) {
+            if (r) return r;
+            continue;
+        }
+        switch (c) {
+        case 'a': arch = optarg; break;
+        case 'b':
+            budget = strtod(optarg, &end);
+            if (*end || !(budget >= 1 && budget <= 7 * 86400.0))
+                return cli_fail(2, CMD, "--budget '%s' must be seconds in 1..604800", optarg);
+            break;
+        case 't':
+            towers = !strcmp(optarg, "image") ? 1 : !strcmp(optarg, "text") ? 2 : !strcmp(optarg, "both") ? 3 : 0;
+            if (!towers) return cli_fail(2, CMD, "--tower must be image, text or both");
+            break;
+        case 's':
+            seed = strtoull(optarg, &end, 10);
+            if (*end || !*optarg) return cli_fail(2, CMD, "--seed '%s' must be a number", optarg);
+            break;
+        case 'n': no_save = 1; break;
+        case 'S': do_show = 1; break;
+        case 'W': return worker();
+        case 'h': help(stdout); return 0;
+        default: help(stderr); return 2;
+        }
+    }
+    if (optind != argc) return cli_fail(2, CMD, "unexpected argument '%s' (see --help)", argv[optind]);
+    if (do_show) return show(o.device);
+    if (arch && o.model) return cli_fail(2, CMD, "give either -m or --arch, not both");
+
+    model_cfg cfg;
+    const char *model_name;
+    if (o.model) {
+        char dir[4096], path[4200];
+        if (hub_resolve_model(o.model, 1, dir, sizeof dir)) return 2;
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if (access(path, R_OK))
+            return cli_fail(2, CMD, "%s: no config.json (for other layouts give the architecture with --arch)", dir);
+        if (cfg_load(path, &cfg)) return cli_fail(2, CMD, "%s", clipcl_errmsg());
+        model_name = o.model;
+    } else {
+        model_name = arch ? arch : "ViT-B/32";
+        if (synth_arch(model_name, &cfg)) return cli_fail(2, CMD, "%s", clipcl_errmsg());
+    }
+    const int batch = o.batch ? o.batch : 8;
+    if (batch > 1024) return cli_fail(2, CMD, "--batch %d: tune for at most 1024", batch);
+
+    tuner *t = calloc(1, sizeof *t);
+    if (!t) return cli_fail(2, CMD, "out of memory");
+    int rc = 2;
+    clipcl_context *ctx = NULL;
+    clipcl_context_params cp = clipcl_context_default_params();
+    cp.device = o.device;
+    clipcl_status st = clipcl_context_create(&cp, &ctx);
+    if (st) {
+        rc = cli_lib_fail(CMD, "opening the OpenCL device", st);
+        goto done;
+    }
+    const clipcl_device_info *dev = &ctx->cl.info;
+    t->dev_index = dev->index;
+    t->quiet = o.quiet;
+    t->budget = budget;
+    t->timeout = 900;
+    t->rng = seed ? seed * 0x9E3779B97F4A7C15ull | 1 : ((uint64_t)time(NULL) << 20 ^ (uint64_t)getpid()) | 1;
+    ssize_t sl = readlink("/proc/self/exe", t->self, sizeof t->self - 1);
+    if (sl <= 0) {
+        rc = cli_fail(2, CMD, "cannot find the clipcl executable (/proc/self/exe)");
+        goto done;
+    }
+    t->self[sl] = '\0';
+    if ((st = tune_limits_query(&ctx->cl, &t->lim))) {
+        rc = cli_lib_fail(CMD, "querying the device", st);
+        goto done;
+    }
+    int sizes[2] = {1, batch}, n_sizes = batch == 1 ? 1 : 2;
+    for (int b = 0; b < n_sizes; b++) {
+        if (towers & 1) tower_shapes(t, &cfg.vision, cfg.embed_dim, 1, sizes[b]);
+        if (towers & 2) tower_shapes(t, &cfg.text, cfg.embed_dim, 0, sizes[b]);
+    }
+    add_checks(t);
+    for (int i = 0; i < t->n; i++) t->order[i] = i;
+    /* a worker that dies before reading its spec must not take us with it */
+    signal(SIGPIPE, SIG_IGN);
+    if (!o.quiet)
+        fprintf(stderr,
+                "clipcl tune: %s on %s: %d shapes, budget %.0f s; each new candidate is compiled first "
+                "(seconds to a minute on CPUs)\n",
+                model_name, dev->name, t->n, budget);
+    t->t0 = cli_now();
+
+    /* CLBlast's own parameters; shapes are then visited most expensive first, so that slow
+     * candidates are stopped early */
+    char why[512];
+    cand before;
+    memset(&before, 0, sizeof before);
+    if (evaluate(t, &before, NULL, INFINITY, 0, why, sizeof why)) {
+        rc = cli_fail(1, CMD, "CLBlast's default GEMM fails on this device: %s", why);
+        goto done;
+    }
+    double unweighted = 0;
+    for (int i = 0; i < t->n; i++) t->s[i].before = before.t[i], unweighted += before.t[i];
+    t->timeout = 180 + 10 * unweighted;
+    for (int i = 1; i < t->n; i++)
+        for (int j = i; j > 0 && t->s[t->order[j]].weight * before.t[t->order[j]] >
+                                     t->s[t->order[j - 1]].weight * before.t[t->order[j - 1]]; j--) {
+            int x = t->order[j];
+            t->order[j] = t->order[j - 1];
+            t->order[j - 1] = x;
+        }
+    if (!o.quiet) fprintf(stderr, "[%4.0fs] CLBlast defaults: %.1f ms per item\n", cli_now() - t->t0, before.total * 1e3);
+
+    tune_set builtin, file, seeds[8];
+    int n_seeds, have_file = 0;
+    tune_builtin(dev, &builtin);
+    char path[4200];
+    if (!tune_file_path(dev, 0, path, sizeof path) && !tune_file_read(path, dev, &t->lim, &file, NULL, 0)) have_file = 1;
+    static const char *const xgemm_extra[] = {
+        /* CLBlast's generic row; shared/README.md's 1024^3 tuner result; CLBlast's Intel CPU row */
+        "GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=8 MDIMC=8 MWG=32 NDIMB=16 NDIMC=16 NWG=32 SA=1 SB=1 STRM=0 STRN=0 VWM=4 VWN=2",
+        "GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=8 MDIMC=8 MWG=128 NDIMB=8 NDIMC=8 NWG=64 SA=1 SB=0 STRM=1 STRN=0 VWM=8 VWN=8",
+        "GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=16 MDIMC=16 MWG=64 NDIMB=8 NDIMC=8 NWG=64 SA=0 SB=0 STRM=0 STRN=0 VWM=4 VWN=4",
+    };
+    static const char *const direct_extra[] = {
+        /* CLBlast's generic row; CLBlast's Intel CPU row */
+        "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16",
+        "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=4 VWND=4 WGD=32",
+    };
+    tune_set base;
+    memset(&base, 0, sizeof base);
+    base.have[TUNE_XGEMM_DIRECT] = base.have[TUNE_GEMM_ROUTINE] = 1;
+    tune_parse(TUNE_XGEMM_DIRECT, direct_extra[0], base.v[TUNE_XGEMM_DIRECT]);
+    base.v[TUNE_GEMM_ROUTINE][0] = 0; /* every product indirect */
+    seed_sets(TUNE_XGEMM, &builtin, have_file ? &file : NULL, xgemm_extra, 3, seeds, &n_seeds);
+    double now = cli_now(), left = budget - (now - t->t0);
+    cand ind, dir;
+    search(t, "indirect", TUNE_XGEMM, &base, seeds, n_seeds, now + 0.6 * left, &ind);
+    if (ind.total == INFINITY) {
+        rc = cli_fail(1, CMD, "no Xgemm parameters worked on this device");
+        goto done;
+    }
+    base = ind.set;
+    base.v[TUNE_GEMM_ROUTINE][0] = ALWAYS_DIRECT;
+    seed_sets(TUNE_XGEMM_DIRECT, &builtin, have_file ? &file : NULL, direct_extra, 2, seeds, &n_seeds);
+    now = cli_now();
+    left = budget - (now - t->t0);
+    search(t, "direct", TUNE_XGEMM_DIRECT, &base, seeds, n_seeds, now + 0.7 * left, &dir);
+
+    /* threshold: direct below S^3 multiply-adds; try every split the shapes allow */
+    unsigned best_s = 0;
+    double best_cost = weighted(t, ind.t);
+    if (dir.total < INFINITY)
+        for (int i = 0; i < t->n; i++) {
+            unsigned S = cube_root_above((double)t->s[i].M * t->s[i].N * t->s[i].K);
+            double cost = 0;
+            for (int j = 0; j < t->n; j++) {
+                double mnk = (double)t->s[j].M * t->s[j].N * t->s[j].K;
+                cost += t->s[j].weight * (mnk < (double)S * S * S ? dir.t[j] : ind.t[j]);
+            }
+            if (cost < best_cost || (cost == best_cost && S < best_s)) best_cost = cost, best_s = S;
+        }
+    tune_set fin = ind.set;
+    if (dir.total < INFINITY) {
+        memcpy(fin.v[TUNE_XGEMM_DIRECT], dir.set.v[TUNE_XGEMM_DIRECT], sizeof fin.v[0]);
+        fin.have[TUNE_XGEMM_DIRECT] = 1;
+    }
+    fin.v[TUNE_GEMM_ROUTINE][0] = best_s;
+    fin.have[TUNE_GEMM_ROUTINE] = 1;
+    /* the combination is a new program: check it on every shape and other batch sizes */
+    cand after;
+    memset(&after, 0, sizeof after);
+    if (!o.quiet) fprintf(stderr, "[%4.0fs] final check of the combination\n", cli_now() - t->t0);
+    if (evaluate(t, &after, &fin, INFINITY, 1, why, sizeof why)) {
+        rc = cli_fail(1, CMD, "the chosen parameters failed their final check: %s", why);
+        goto done;
+    }
+    /* CLBlast's own parameters once more, next to the final run, so that both see the same
+     * machine load; each shape keeps its fastest time of the two runs */
+    cand again = before;
+    if (evaluate(t, &again, NULL, INFINITY, 0, why, sizeof why) == 0) {
+        before = again;
+        for (int i = 0; i < t->n; i++) t->s[i].before = before.t[i];
+    }
+    for (int i = 0; i < t->n; i++) t->s[i].after = after.t[i];
+
+    printf("clipcl tune: %s on %s (%s, driver %s): %d runs in %.0f s\n", model_name, dev->name, dev->platform,
+           dev->driver, t->evals, cli_now() - t->t0);
+    printf("%-18s %-16s %6s %8s %8s  %s\n", "product", "MxNxK", "calls", "before", "after", "(GFLOP/s, calls per item)");
+    for (int i = 0; i < t->n; i++) {
+        const shape *s = &t->s[i];
+        char mnk[40];
+        snprintf(mnk, sizeof mnk, "%zux%zux%zu", s->M, s->N, s->K);
+        printf("%-18s %-16s %6.2f %8.1f %8.1f  %s\n", s->what, mnk, s->weight, flops(s) / s->before * 1e-9,
+               flops(s) / s->after * 1e-9,
+               (double)s->M * s->N * s->K < (double)best_s * best_s * best_s ? "direct" : "indirect");
+    }
+    printf("GEMM time per item, batch 1 + batch %d: %.1f ms before, %.1f ms after (x%.2f)\n", batch, before.total * 1e3,
+           after.total * 1e3, before.total / after.total);
+    for (int k = 0; k < TUNE_NKERNELS; k++) {
+        char p[512];
+        tune_format(k, fin.v[k], p, sizeof p);
+        printf("  %-12s %s\n", tune_kernel_name(k), p);
+    }
+    rc = 0;
+    if (after.total >= before.total) {
+        printf("CLBlast's own parameters were not beaten; nothing stored.\n");
+        goto done;
+    }
+    if (no_save) {
+        printf("not stored (--no-save)\n");
+        goto done;
+    }
+    char notes[1024], date[32];
+    time_t now_t = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&now_t));
+    snprintf(notes, sizeof notes,
+             "clipcl %s tune, %s, %s batch 1+%d, %d runs: GEMM %.1f ms per item before, %.1f after",
+             CLIPCL_VERSION, date, model_name, batch, t->evals, before.total * 1e3, after.total * 1e3);
+    if ((st = tune_file_path(dev, 1, path, sizeof path)) || (st = tune_file_write(path, dev, &fin, notes))) {
+        rc = cli_lib_fail(CMD, "storing the tuning file", st);
+        goto done;
+    }
+    printf("stored in %s\n", path);
+done:
+    clipcl_context_free(ctx);
+    free(t);
+    return rc;
+}
