@@ -90,11 +90,10 @@ typedef struct tune_row {
 
 /* First matching row wins; every row with its label is applied. Keep the default last.
  *
- * PoCL on CPUs: found by `clipcl tune --arch ViT-B/32` (image + text shapes, batches 1
- * and 8) on PoCL 3.1 (pthread-haswell, LLVM 15), a 2-core AMD EPYC (Zen 1, AVX2) VM,
- * CLBlast 1.5.3, 2025; per-shape GFLOP/s before and after are in bench/NOTES.md
- * ("CLBlast GEMM tuning"). The search rejected every configuration whose product differed
- * from a double-precision reference. */
+ * PoCL on CPUs: for now CLBlast's own default parameters (so applying the row changes
+ * nothing); the search of `clipcl tune` had not finished when this row was written, see
+ * bench/NOTES.md. `clipcl tune` stores a device's measured best in the tuning cache, which
+ * takes precedence over this table. */
 static const tune_row table[] = {
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Xgemm",
      "GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=8 MDIMC=8 MWG=32 NDIMB=16 NDIMC=16 NWG=32 SA=1 SB=1 STRM=0 STRN=0 VWM=4 VWN=2"},
