@@ -5,13 +5,15 @@
 
 #include "cli.h"
 #include "common.h"
+#include "tune.h"
 
 static void help(FILE *f)
 {
     fprintf(f, "usage: clipcl devices [--json]\n\n"
                "Lists every OpenCL device: index (what -d/--device and $CLIPCL_DEVICE accept), platform,\n"
                "vendor, name, type, compute units, global memory, fp16 support, OpenCL C version.\n"
-               "'*' marks the device used when none is chosen.\n");
+               "'*' marks the device used when none is chosen. The GEMM line says whether CLBlast runs\n"
+               "with parameters tuned for the device (clipcl tune), a built-in row, or its defaults.\n");
 }
 
 int cmd_devices(int argc, char **argv)
@@ -35,6 +37,8 @@ int cmd_devices(int argc, char **argv)
     if (json) fputs("[", stdout);
     for (int i = 0; i < n; i++) {
         const char *type = d[i].is_gpu ? "gpu" : d[i].is_cpu ? "cpu" : "other";
+        char tdesc[256];
+        int tuned = tune_preview(&d[i], tdesc, sizeof tdesc);
         if (json) {
             printf("%s\n  {\"index\": %d, \"platform\": ", i ? "," : "", d[i].index);
             cli_json_str(stdout, d[i].platform);
@@ -49,12 +53,16 @@ int cmd_devices(int argc, char **argv)
             cli_json_str(stdout, d[i].version);
             fputs(", \"driver\": ", stdout);
             cli_json_str(stdout, d[i].driver);
-            printf(", \"default\": %s}", d[i].is_default ? "true" : "false");
+            printf(", \"default\": %s, \"gemm_tuning\": \"%s\", \"gemm_tuning_detail\": ", d[i].is_default ? "true" : "false",
+                   tuned == 2 ? "tuned" : tuned == 1 ? "built-in" : "clblast-default");
+            cli_json_str(stdout, tdesc);
+            fputs("}", stdout);
         } else {
             printf("%c %d  %s\n", d[i].is_default ? '*' : ' ', d[i].index, d[i].name);
             printf("     platform %s | vendor %s | %s | %d compute units | %.1f GiB | fp16 %s | %s | driver %s\n",
                    d[i].platform, d[i].vendor, type, d[i].compute_units, d[i].global_mem / 1073741824.0,
                    d[i].fp16 ? "yes" : "no", d[i].version, d[i].driver);
+            printf("     GEMM parameters: %s\n", tdesc);
         }
     }
     if (json) fputs("\n]\n", stdout);
