@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,8 +95,10 @@ static clipcl_status get_eps(const char *path, const char *sect, const cJSON *o,
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, "layer_norm_eps");
     if (!it || cJSON_IsNull(it)) return CLIPCL_OK;
-    if (!cJSON_IsNumber(it) || !(it->valuedouble > 0.0) || it->valuedouble > 1.0)
-        return err_set(CLIPCL_ERR_MODEL, "%s: %s.layer_norm_eps must be a number in (0, 1]", path, sect);
+    /* bounded as the float the kernels use: 1e-50 would round to 0 and divide by zero */
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= FLT_MIN) || it->valuedouble > 1.0)
+        return err_set(CLIPCL_ERR_MODEL, "%s: %s.layer_norm_eps must be a number in [%g, 1]", path, sect,
+                       (double)FLT_MIN);
     *eps = (float)it->valuedouble;
     return CLIPCL_OK;
 }

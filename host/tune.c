@@ -90,16 +90,24 @@ typedef struct tune_row {
 
 /* First matching row wins; every row with its label is applied. Keep the default last.
  *
- * PoCL on CPUs: for now CLBlast's own default parameters (so applying the row changes
- * nothing); the search of `clipcl tune` had not finished when this row was written, see
- * bench/NOTES.md. `clipcl tune` stores a device's measured best in the tuning cache, which
- * takes precedence over this table. */
+ * PoCL on CPUs: CLBlast 1.5.3 knows no AMD or PoCL CPU and falls back to generic parameters
+ * made for GPUs, which ran ViT-B/32's products at 2-6 GFLOP/s here. The row below is kernel 1
+ * of Xgemm (GEMMK=1, 2-D register tiling, no local memory: PoCL turns barriers and local
+ * memory into loops and copies) with 2x8 work-items on 32x32 tiles, floats 8 wide along M.
+ * For ops_gemm_nt's row-major A*B^T it also needs fewer helper kernels: only B (the weight)
+ * is transposed, where GEMMK=0 transposes A, B and C. Products below 150^3 multiply-adds (the
+ * projections at small batches) go to XgemmDirect with CLBlast's generic values.
+ * Found by `clipcl tune --arch ViT-B/32` plus a hand search around its best kernel-1
+ * candidates (bench/NOTES.md, "CLBlast GEMM tuning"), PoCL 3.1 (pthread-haswell, LLVM 15) on
+ * a 2-core AMD EPYC (Zen 1, AVX2) VM with CLBlast 1.5.3, 2026-11-27: 30-35 GFLOP/s at batch 8
+ * (was 3.5-6), 8-18 at batch 1 (was 3-4). Every candidate was checked against a
+ * double-precision product; tests/test_tune.c checks this row on odd shapes. */
 static const tune_row table[] = {
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Xgemm",
-     "GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=8 MDIMC=8 MWG=32 NDIMB=16 NDIMC=16 NWG=32 SA=1 SB=1 STRM=0 STRN=0 VWM=4 VWN=2"},
+     "GEMMK=1 KREG=4 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=896"},
+    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=150"},
     /* every other device: CLBlast's own database */
     {"default", NULL, NULL, ROW_ANY, NULL, NULL},
 };

@@ -97,7 +97,8 @@ START_TEST(test_kcache_entry_lengths)
 END_TEST
 
 /* Finding 3 (fuzz_config throughput): config readers allocated their 16 MiB limit for every
- * file; the buffer now follows the file's size, and the limit still holds. */
+ * file; the buffer now follows the file's size, and the limit still holds. Finding 6
+ * (fuzz_config): layer_norm_eps 1e-50 passed the "> 0" check as a double and became 0.0f. */
 START_TEST(test_config_sizes)
 {
     const char *json = "{\"projection_dim\": 64}";
@@ -105,6 +106,13 @@ START_TEST(test_config_sizes)
     ck_assert(cfg_load(file_with("config.json", json, strlen(json)), &c) == CLIPCL_OK);
     ck_assert_int_eq(c.embed_dim, 64);
     ck_assert(cfg_load(file_with("config.json", "", 0), &c) == CLIPCL_ERR_FORMAT);
+    /* finding 6: an epsilon that is positive as a double but 0 as the kernels' float */
+    const char *tiny_eps = "{\"text_config\": {\"layer_norm_eps\": 1e-50}}";
+    ck_assert(cfg_load(file_with("config.json", tiny_eps, strlen(tiny_eps)), &c) == CLIPCL_ERR_MODEL);
+    ck_assert_msg(strstr(clipcl_errmsg(), "layer_norm_eps") != NULL, "%s", clipcl_errmsg());
+    const char *small_eps = "{\"vision_config\": {\"layer_norm_eps\": 1e-12}}";
+    ck_assert(cfg_load(file_with("config.json", small_eps, strlen(small_eps)), &c) == CLIPCL_OK);
+    ck_assert(c.vision.eps > 0.0f);
     size_t big = (16u << 20) + 1;
     char *b = malloc(big);
     ck_assert(b != NULL);
