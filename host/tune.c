@@ -91,7 +91,7 @@ typedef struct tune_row {
 /* First matching row wins; every row with its label is applied. Keep the default last.
  *
  * PoCL on CPUs: CLBlast 1.5.3 knows no AMD or PoCL CPU and falls back to generic parameters
- * made for GPUs, which ran ViT-B/32's products at 2-6 GFLOP/s here. The row below is kernel 1
+ * made for GPUs, which ran ViT-B/32's products at 3-12 GFLOP/s here. The row below is kernel 1
  * of Xgemm (GEMMK=1, 2-D register tiling, no local memory: PoCL turns barriers and local
  * memory into loops and copies) with 2x8 work-items on 32x32 tiles, floats 8 wide along M.
  * For ops_gemm_nt's row-major A*B^T it also needs fewer helper kernels: only B (the weight)
@@ -99,9 +99,12 @@ typedef struct tune_row {
  * projections at small batches) go to XgemmDirect with CLBlast's generic values.
  * Found by `clipcl tune --arch ViT-B/32` plus a hand search around its best kernel-1
  * candidates (bench/NOTES.md, "CLBlast GEMM tuning"), PoCL 3.1 (pthread-haswell, LLVM 15) on
- * a 2-core AMD EPYC (Zen 1, AVX2) VM with CLBlast 1.5.3, 2026-11-27: 30-35 GFLOP/s at batch 8
- * (was 3.5-6), 8-18 at batch 1 (was 3-4). Every candidate was checked against a
- * double-precision product; tests/test_tune.c checks this row on odd shapes. */
+ * a 2-core AMD EPYC (Zen 1, AVX2) VM with CLBlast 1.5.3, 2026-11-27: 2.6x less GEMM time
+ * per item than CLBlast's defaults over both towers at batches 1 and 8, per product 1.7-5.2x
+ * at batch 8 and 1.9-4x at batch 1 (absolute GFLOP/s moved 2x with the machine's load, e.g.
+ * 400x2304x768 went 3.6 -> 12.4 in one session, 7.3 -> 25.5 in a quieter one). Every
+ * candidate was checked against a double-precision product; tests/test_tune.c checks this
+ * row on odd shapes through both GEMM paths. */
 static const tune_row table[] = {
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Xgemm",
      "GEMMK=1 KREG=4 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},

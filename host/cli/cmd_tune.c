@@ -695,7 +695,7 @@ static int show(const char *device)
     ocl *o = &ctx->cl;
     char desc[700], path[4200], note[512] = "", why[700] = "";
     tune_set applied, builtin, file;
-    int status = tune_status(o, desc, sizeof desc);
+    tune_status(o, desc, sizeof desc);
     tune_applied(o, &applied);
     const char *label = tune_builtin(&o->info, &builtin);
     int have_file = 0;
@@ -721,7 +721,6 @@ static int show(const char *device)
     printf("built-in %s%s\n", label, strcmp(label, "default") ? "" : " (nothing: CLBlast's database)");
     printf("file     %s  [%s]\n", path, why);
     if (have_file && note[0]) printf("         %s\n", note);
-    (void)status;
     clipcl_context_free(ctx);
     return 0;
 }
