@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,7 +272,8 @@ static clipcl_status triplet(const char *path, const cJSON *o, const char *key, 
         return err_set(CLIPCL_ERR_FORMAT, "%s: preprocess_cfg.%s must be a list of 3 numbers", path, key);
     int i = 0;
     for (const cJSON *e = it->child; e; e = e->next, i++) {
-        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || (positive && !(e->valuedouble > 0)))
+        /* bounded as the floats the preprocessing uses: 1e-95 would round to a zero std */
+        if (!cJSON_IsNumber(e) || !(fabs(e->valuedouble) <= FLT_MAX) || (positive && !(e->valuedouble >= FLT_MIN)))
             return err_set(CLIPCL_ERR_FORMAT, "%s: preprocess_cfg.%s[%d] must be a %snumber", path, key, i,
                            positive ? "positive " : "");
         v[i] = (float)e->valuedouble;

@@ -177,8 +177,10 @@ static clipcl_status get_triplet(const char *path, const cJSON *o, const char *k
     float tmp[3];
     int i = 0;
     for (const cJSON *e = it->child; e; e = e->next, i++) {
-        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || (positive && !(e->valuedouble > 0)))
-            return err_set(CLIPCL_ERR_FORMAT, "%s: %s[%d] must be a %snumber", path, key, i, positive ? "positive " : "");
+        /* bounded as the float it becomes: 1e-95 would be a zero std, 1e300 out of range */
+        if (!cJSON_IsNumber(e) || !(fabs(e->valuedouble) <= FLT_MAX) || (positive && !(e->valuedouble >= FLT_MIN)))
+            return err_set(CLIPCL_ERR_FORMAT, "%s: %s[%d] must be a %sfloat%s", path, key, i, positive ? "positive " : "",
+                           positive ? " (at least 1.2e-38)" : "");
         tmp[i] = (float)e->valuedouble;
     }
     memcpy(v, tmp, sizeof tmp);

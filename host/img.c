@@ -239,6 +239,18 @@ static void sniff_bmp(const uint8_t *d, size_t n, sniff *s)
     }
 }
 
+/* stb takes a file for a JPEG when its SOI marker follows any number of 0xFF fill bytes;
+ * the sniffing must agree, or stb decodes a JPEG that jpeg_tables_ok never saw. */
+static int jpeg_soi(const uint8_t *d, size_t n)
+{
+    size_t i = 1;
+    if (n < 2 || d[0] != 0xFF)
+        return 0;
+    while (i < n && d[i] == 0xFF)
+        i++;
+    return i < n && d[i] == 0xD8;
+}
+
 static void do_sniff(const uint8_t *d, size_t n, sniff *s)
 {
     memset(s, 0, sizeof *s);
@@ -265,7 +277,7 @@ static void do_sniff(const uint8_t *d, size_t n, sniff *s)
         sniff_gif(d, n, s);
     } else if (n >= 4 && !memcmp(d, "8BPS", 4)) {
         s->fmt = FMT_PSD;
-    } else if (n >= 2 && d[0] == 0xFF && d[1] == 0xD8) {
+    } else if (jpeg_soi(d, n)) {
         s->fmt = FMT_JPEG;
     } else if (n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6')) {
         s->fmt = FMT_PNM;
@@ -278,6 +290,33 @@ static void do_sniff(const uint8_t *d, size_t n, sniff *s)
                 s->mode = IMG_MODE_L;
         }
     }
+}
+
+/* stb 2.27 reads a PNM header's numbers into an int without an overflow check (undefined
+ * behaviour for 2^31 and more, found by fuzz_image): the header is read here first, as stb
+ * reads it, and refused when a number has more than 8 digits' worth of value. */
+static int pnm_numbers_ok(const uint8_t *d, size_t n)
+{
+    size_t pos = 2;
+    for (int i = 0; i < 3; i++) {
+        for (;;) { /* whitespace and comments */
+            while (pos < n && (d[pos] == ' ' || (d[pos] >= '\t' && d[pos] <= '\r')))
+                pos++;
+            if (pos < n && d[pos] == '#') {
+                while (pos < n && d[pos] != '\n' && d[pos] != '\r')
+                    pos++;
+                continue;
+            }
+            break;
+        }
+        uint32_t v = 0;
+        while (pos < n && d[pos] >= '0' && d[pos] <= '9') {
+            v = v * 10 + (uint32_t)(d[pos++] - '0');
+            if (v > 99999999u)
+                return 0;
+        }
+    }
+    return 1;
 }
 
 /* stb 2.27 does not notice a PNM whose pixel data is short (it leaves the rest of its buffer
@@ -313,7 +352,7 @@ static int pnm_complete(const uint8_t *d, size_t n, int w, int h, int ch)
  * between them. Returns 0 for a bad table. */
 static int jpeg_tables_ok(const uint8_t *d, size_t n)
 {
-    size_t pos = 2;
+    size_t pos = 0; /* fill bytes and SOI are walked like any marker */
     while (pos + 1 < n) {
         if (d[pos] != 0xFF) {
             pos++; /* entropy-coded data (or garbage, which stb reports) */
@@ -335,11 +374,13 @@ static int jpeg_tables_ok(const uint8_t *d, size_t n)
             return 1; /* stb refuses it */
         size_t end = pos + 2 + len < n ? pos + 2 + len : n;
         if (m == 0xC4) {
+            /* as stb reads it: another table while the segment has bytes left, its 16 counts
+             * read even past the segment's end (bytes past the file read as 0) */
             size_t q = pos + 4;
-            while (q + 17 <= end) {
+            while (q < end) {
                 unsigned total = 0;
-                for (int i = 0; i < 16; i++)
-                    total += d[q + 1 + i];
+                for (size_t i = q + 1; i < q + 17 && i < n; i++)
+                    total += d[i];
                 if (total > 256)
                     return 0;
                 q += 17 + total;
@@ -587,6 +628,8 @@ clipcl_status clipcl_image_load_memory(const void *data, size_t size, const char
         if (why)
             return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNG: %s", name, why);
     }
+    if (s.fmt == FMT_PNM && !pnm_numbers_ok(d, size))
+        return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNM header (a number is too large)", name);
     if (s.fmt == FMT_JPEG && !jpeg_tables_ok(d, size))
         return err_set(CLIPCL_ERR_FORMAT,
                        "%s: corrupt JPEG (a Huffman table has more than 256 codes)", name);

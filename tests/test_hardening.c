@@ -98,7 +98,8 @@ END_TEST
 
 /* Finding 3 (fuzz_config throughput): config readers allocated their 16 MiB limit for every
  * file; the buffer now follows the file's size, and the limit still holds. Finding 6
- * (fuzz_config): layer_norm_eps 1e-50 passed the "> 0" check as a double and became 0.0f. */
+ * (fuzz_config): layer_norm_eps 1e-50 passed the "> 0" check as a double and became 0.0f;
+ * finding 8 (fuzz_config): likewise image_std 1e-95, and means beyond the float range. */
 START_TEST(test_config_sizes)
 {
     const char *json = "{\"projection_dim\": 64}";
@@ -113,6 +114,16 @@ START_TEST(test_config_sizes)
     const char *small_eps = "{\"vision_config\": {\"layer_norm_eps\": 1e-12}}";
     ck_assert(cfg_load(file_with("config.json", small_eps, strlen(small_eps)), &c) == CLIPCL_OK);
     ck_assert(c.vision.eps > 0.0f);
+    /* finding 8: an image_std positive as a double but 0 as a float (and a mean out of float
+     * range) were accepted; preprocessing then divided by zero */
+    clipcl_preproc pp0 = clipcl_preproc_default();
+    const char *bad_std = "{ \"image_std\":[5,0.5,1e-095]}";
+    ck_assert(cfg_load_preproc(file_with("pp.json", bad_std, strlen(bad_std)), &pp0) == CLIPCL_ERR_FORMAT);
+    const char *bad_mean = "{ \"image_mean\":[1e300,0,0]}";
+    ck_assert(cfg_load_preproc(file_with("pp.json", bad_mean, strlen(bad_mean)), &pp0) == CLIPCL_ERR_FORMAT);
+    const char *ok = "{ \"image_mean\":[-3,0,1e30], \"image_std\":[1e-30,2,3]}";
+    ck_assert(cfg_load_preproc(file_with("pp.json", ok, strlen(ok)), &pp0) == CLIPCL_OK);
+    ck_assert(pp0.std[0] > 0.0f && pp0.mean[2] == 1e30f);
     size_t big = (16u << 20) + 1;
     char *b = malloc(big);
     ck_assert(b != NULL);
@@ -140,7 +151,8 @@ START_TEST(test_image_bombs_within_limits)
     memset(jpg + n, 1, 64), n += 64;
     const unsigned char sof[] = {0xff, 0xc0, 0, 11, 8, 0x40, 0, 0x40, 0, 1, 1, 0x11, 0};
     memcpy(jpg + n, sof, sizeof sof), n += sizeof sof;
-    unsigned char dht[] = {0xff, 0xc4, 0, 40, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* two tables (DC 0, AC 0), each one 1-bit code for symbol 0 */
+    unsigned char dht[] = {0xff, 0xc4, 0, 38, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                            0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     memcpy(jpg + n, dht, sizeof dht), n += sizeof dht;
     const unsigned char sos[] = {0xff, 0xda, 0, 8, 1, 1, 0, 0, 0x3f, 0};
@@ -213,6 +225,57 @@ START_TEST(test_png_lengths)
 }
 END_TEST
 
+/* Finding 7 (fuzz_image, UBSan in stb): stb accepts 0xFF fill bytes before a JPEG's SOI marker,
+ * clipcl's format sniffing did not, so such a file skipped the Huffman-table check that
+ * protects stb 2.27 from tables with more than 256 codes (an out-of-bounds write in
+ * stbi__build_huffman). Sniffing now skips the fill bytes as stb does (host/img.c).
+ * Finding 9 (fuzz_image, the same overflow): the check read only the tables that fit in a DHT
+ * segment, stb reads one more whenever bytes are left. */
+START_TEST(test_jpeg_fill_bytes_before_soi)
+{
+    /* FF FF D8, then a DHT whose 16 code counts add up to 510 */
+    unsigned char jpg[64] = {0xff, 0xff, 0xd8, 0xff, 0xc4, 0, 19, 0x00};
+    for (int i = 0; i < 16; i++) jpg[8 + i] = i < 2 ? 255 : 0;
+    jpg[24] = 0xff, jpg[25] = 0xd9;
+    clipcl_image *img = NULL;
+    ck_assert_int_eq(clipcl_image_load_memory(jpg, 26, "fill.jpg", &img), CLIPCL_ERR_FORMAT);
+    ck_assert_msg(strstr(clipcl_errmsg(), "Huffman") != NULL, "%s", clipcl_errmsg());
+    ck_assert(img == NULL);
+
+    /* finding 9: a DHT segment whose length leaves room for a second table that runs past the
+     * segment's end; stb reads that table's counts from the bytes after the segment */
+    unsigned char j2[64] = {0xff, 0xd8, 0xff, 0xc4, 0, 21, 0x00, 0, 1};
+    /* first table: 1 code (17 + 1 bytes), then 1 byte of the second table's header inside
+     * the segment; its counts come from the bytes that follow */
+    j2[24] = 0x00;
+    for (int i = 0; i < 16; i++) j2[25 + i] = 0xff;
+    j2[41] = 0xff, j2[42] = 0xd9;
+    ck_assert_int_eq(clipcl_image_load_memory(j2, 43, "dht.jpg", &img), CLIPCL_ERR_FORMAT);
+    ck_assert_msg(strstr(clipcl_errmsg(), "Huffman") != NULL, "%s", clipcl_errmsg());
+}
+END_TEST
+
+/* Finding 10 (fuzz_image, UBSan inside stb): stb 2.27 parses a PNM header's numbers into an int
+ * without an overflow check; such headers are now refused first (host/img.c, pnm_numbers_ok). */
+START_TEST(test_pnm_huge_numbers)
+{
+    const char *bad[] = {"P5\n04444444444444444444 2\n255\n", "P6 1 99999999999\n255\n", "P5 1 1 2147483648\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        clipcl_image *img = NULL;
+        ck_assert_int_eq(clipcl_image_load_memory(bad[i], strlen(bad[i]), "big.pgm", &img), CLIPCL_ERR_FORMAT);
+        ck_assert(img == NULL);
+    }
+    /* a 2 × 1 grey image with a comment still decodes */
+    const char good[] = "P5\n# comment\n2 1\n255\n\x10\x20";
+    clipcl_image *img = NULL;
+    ck_assert_msg(clipcl_image_load_memory(good, sizeof good - 1, "ok.pgm", &img) == CLIPCL_OK, "%s", clipcl_errmsg());
+    int w, h;
+    clipcl_image_size(img, &w, &h);
+    ck_assert(w == 2 && h == 1);
+    clipcl_image_free(img);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -223,6 +286,8 @@ int main(void)
     tcase_add_test(tc, test_config_sizes);
     tcase_add_test(tc, test_image_bombs_within_limits);
     tcase_add_test(tc, test_png_lengths);
+    tcase_add_test(tc, test_jpeg_fill_bytes_before_soi);
+    tcase_add_test(tc, test_pnm_huge_numbers);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
