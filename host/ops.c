@@ -57,11 +57,21 @@ clipcl_status ops_profile_flush(ops *k)
     clipcl_status st = CLIPCL_OK;
     for (int i = 0; i < k->n_evs; i++) {
         ops_event *e = &k->evs[i];
-        if (!e->ev) continue;
+        if (!e->ev) {
+            if (e->start) clReleaseEvent(e->start);
+            continue;
+        }
         cl_ulong t0 = 0, t1 = 0;
         cl_int rc = clWaitForEvents(1, &e->ev);
         if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(e->ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
         if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(e->ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+        /* A call that enqueues several kernels (CLBlast) returns the last one's event; the
+           marker before it holds when the call's first command could start. */
+        cl_ulong m = 0;
+        if (rc == CL_SUCCESS && e->start &&
+            clGetEventProfilingInfo(e->start, CL_PROFILING_COMMAND_END, sizeof m, &m, NULL) == CL_SUCCESS && m && m < t0)
+            t0 = m;
+        if (e->start) clReleaseEvent(e->start);
         if (rc != CL_SUCCESS && !st) st = ocl_fail(rc, "clGetEventProfilingInfo");
         clipcl_op_stats *s = &k->stats[e->kind];
         s->count++;
@@ -90,7 +100,7 @@ static cl_event *prof_slot(ops *k, int kind, double flops, double bytes)
         }
     }
     ops_event *e = &k->evs[k->n_evs++];
-    *e = (ops_event){kind, flops, bytes, NULL};
+    *e = (ops_event){kind, flops, bytes, NULL, NULL};
     return &e->ev;
 }
 
@@ -180,7 +190,19 @@ clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl
     return st ? st : run2d(k, k->vit_embed, "vit_embed", W, B * T, CLIPCL_OP_ELEMENTWISE, 12.0 * B * T * W);
 }
 
+#ifndef ATTN_DIRECT_WG
+#define ATTN_DIRECT_WG 8
+#endif
+
 clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
+{
+    /* CPUs have no separate local memory: the barrier-free variant (see cl/attn.cl) */
+    const char *env = getenv("CLIPCL_ATTN_LOCAL"); /* 0 or 1: for kernel work and tests */
+    int local = env && (*env == '0' || *env == '1') ? *env == '1' : !k->o->info.is_cpu;
+    return ops_attn_create_variant(k, head_dim, local, out);
+}
+
+clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, ops_attn *out)
 {
     char opts[128];
     /* Keys per tile: keep the two local tiles within 16 KB. */
@@ -188,8 +210,9 @@ clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
     if (kt > 32) kt = 32;
     if (kt < 1) kt = 1;
     out->head_dim = head_dim;
-    out->wg = 32;
-    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DATT_WG=%d -DATT_KT=%d", head_dim, out->wg, kt);
+    out->wg = local_tiles ? 32 : ATTN_DIRECT_WG;
+    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DATT_WG=%d -DATT_KT=%d -DATT_LOCAL=%d", head_dim, out->wg, kt,
+             local_tiles ? 1 : 0);
     return ocl_kernel(k->o, "attn", opts, "attention", &out->k);
 }
 
@@ -242,8 +265,13 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
 {
     if (!M || !N) return CLIPCL_OK;
     cl_event *ev = prof_slot(k, CLIPCL_OP_GEMM, 2.0 * M * N * K, 4.0 * (M * K + N * K + M * N * (beta != 0 ? 2 : 1)));
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K,
-                                       alpha, A, a_off, K, B, b_off, K, beta, C, c_off, N, &k->o->queue, ev);
+    if (ev && clEnqueueMarkerWithWaitList(k->o->queue, 0, NULL, &k->evs[k->n_evs - 1].start) != CL_SUCCESS)
+        k->evs[k->n_evs - 1].start = NULL;
+    /* The same product seen column-major: C^T (N x M) = B (N x K) * A^T. CLBlast's row-major
+       path would otherwise transpose-copy an operand on every call; this form feeds its
+       kernels directly (measured 3.1-3.4x at batch 1 on PoCL, bench/NOTES.md). */
+    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, M, K,
+                                       alpha, B, b_off, K, A, a_off, K, beta, C, c_off, N, &k->o->queue, ev);
     if (s != CLBlastSuccess)
         return err_set(s == CLBlastOpenCLOutOfResources || s == -4 ? CLIPCL_ERR_NOMEM : CLIPCL_ERR_BLAS,
                        "CLBlastSgemm(%zux%zux%zu) failed: %s (%d)", M, N, K, clblast_errstr(s), (int)s);

@@ -13,6 +13,7 @@ typedef struct ops_event {
     int kind;
     double flops, bytes;
     cl_event ev;
+    cl_event start; /* marker enqueued before a multi-kernel call, or NULL */
 } ops_event;
 
 typedef struct ops {
@@ -53,7 +54,10 @@ clipcl_status ops_half_to_float(ops *k, cl_mem src, cl_mem dst, size_t n);
 clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P);
 clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W);
 
+/* Chooses the variant for the device (local-memory tiles on GPUs, direct reads on CPUs;
+ * $CLIPCL_ATTN_LOCAL=0|1 overrides); _variant builds the one asked for. */
 clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out);
+clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, ops_attn *out);
 void ops_attn_free(ops_attn *a);
 /* out[b,t] = softmax(q k^T / sqrt(d) (+ causal mask)) v for every head; see cl/attn.cl. */
 clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, int B, int T,
