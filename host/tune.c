@@ -93,24 +93,22 @@ typedef struct tune_row {
  * PoCL on CPUs: CLBlast 1.5.3 knows no AMD or PoCL CPU and falls back to generic parameters
  * made for GPUs, which ran ViT-B/32's products at 3-12 GFLOP/s here. The row below is kernel 1
  * of Xgemm (GEMMK=1, 2-D register tiling, no local memory: PoCL turns barriers and local
- * memory into loops and copies) with 2x8 work-items on 32x32 tiles, floats 8 wide along M.
- * For ops_gemm_nt's row-major A*B^T it also needs fewer helper kernels: only B (the weight)
- * is transposed, where GEMMK=0 transposes A, B and C. Products below 150^3 multiply-adds (the
- * projections at small batches) go to XgemmDirect with CLBlast's generic values.
- * Found by `clipcl tune --arch ViT-B/32` plus a hand search around its best kernel-1
+ * memory into loops and copies) with 2x8 work-items on 32x32 tiles, floats 8 wide along
+ * CLBlast's M (the weight's rows: ops_gemm_nt calls it column-major with operands swapped),
+ * K unrolled by 2. Every product goes to this kernel, the 1-row projections included (the
+ * tuner found XgemmDirect no faster at any of our sizes).
+ * Found by `clipcl tune --arch ViT-B/32` plus hand searches around its best kernel-1
  * candidates (bench/NOTES.md, "CLBlast GEMM tuning"), PoCL 3.1 (pthread-haswell, LLVM 15) on
- * a 2-core AMD EPYC (Zen 1, AVX2) VM with CLBlast 1.5.3, 2026-11-27: 2.6x less GEMM time
- * per item than CLBlast's defaults over both towers at batches 1 and 8, per product 1.7-5.2x
- * at batch 8 and 1.9-4x at batch 1 (absolute GFLOP/s moved 2x with the machine's load, e.g.
- * 400x2304x768 went 3.6 -> 12.4 in one session, 7.3 -> 25.5 in a quieter one). Every
- * candidate was checked against a double-precision product; tests/test_tune.c checks this
- * row on odd shapes through both GEMM paths. */
+ * a 2-core AMD EPYC (Zen 1, AVX2) VM with CLBlast 1.5.3, 2026-11-27/28: 6.5x less GEMM time
+ * per item than CLBlast's defaults over both towers at batches 1 and 8 (35-64 GFLOP/s per
+ * product against 5-11). Every candidate was checked against a double-precision product;
+ * tests/test_tune.c checks this row on odd shapes. */
 static const tune_row table[] = {
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Xgemm",
-     "GEMMK=1 KREG=4 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
+     "GEMMK=1 KREG=2 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=150"},
+    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
     /* every other device: CLBlast's own database */
     {"default", NULL, NULL, ROW_ANY, NULL, NULL},
 };
