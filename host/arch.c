@@ -13,7 +13,6 @@
 #include "err.h"
 #include "ops.h"
 
-#define ARCH_MAX_JSON (16u << 20)
 #define ARCH_MAX_HEAD_DIM 256 /* the attention kernel's bound, as cfg.c checks for Hugging Face configs */
 
 int arch_rn_grid(int image_size)
@@ -23,33 +22,6 @@ int arch_rn_grid(int image_size)
     h /= 2;                           /* the stem's 2×2 average pool */
     for (int s = 1; s < ARCH_RN_STAGES; s++) h /= 2;
     return h;
-}
-
-static clipcl_status read_json(const char *path, cJSON **out)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(CLIPCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(ARCH_MAX_JSON + 1);
-    size_t n = buf ? fread(buf, 1, ARCH_MAX_JSON + 1, f) : 0;
-    int rd_err = ferror(f);
-    fclose(f);
-    clipcl_status st = CLIPCL_OK;
-    if (!buf) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
-    if (rd_err) st = err_set(CLIPCL_ERR_IO, "%s: read error", path);
-    else if (n > ARCH_MAX_JSON) st = err_set(CLIPCL_ERR_LIMIT, "%s: larger than %u bytes", path, ARCH_MAX_JSON);
-    if (!st) {
-        const char *end = NULL;
-        *out = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
-        if (!*out) st = err_set(CLIPCL_ERR_FORMAT, "%s: malformed JSON near byte %ld", path, end ? (long)(end - buf) : -1L);
-        else if (!cJSON_IsObject(*out)) st = err_set(CLIPCL_ERR_FORMAT, "%s: not a JSON object", path);
-    }
-    if (st) {
-        cJSON_Delete(*out);
-        *out = NULL;
-    }
-    free(buf);
-    return st;
 }
 
 static const cJSON *item(const cJSON *o, const char *key)
@@ -312,7 +284,7 @@ clipcl_status arch_load_openclip(const char *path, arch_desc *d)
     memset(d, 0, sizeof *d);
     d->layout = ARCH_LAYOUT_OPENAI;
     cJSON *root;
-    clipcl_status st = read_json(path, &root);
+    clipcl_status st = cfg_read_json(path, &root);
     if (st) return st;
     const cJSON *mc = item(root, "model_cfg"), *pp = item(root, "preprocess_cfg");
     if (!mc) mc = root;

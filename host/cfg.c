@@ -15,7 +15,7 @@
 
 #define CFG_MAX_BYTES (16u << 20)
 
-static clipcl_status read_json(const char *path, cJSON **out)
+clipcl_status cfg_read_json(const char *path, cJSON **out)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -157,7 +157,7 @@ clipcl_status cfg_load(const char *path, model_cfg *c)
                    .image_size = 224, .patch_size = 32, .channels = 3},
     };
     cJSON *root;
-    clipcl_status st = read_json(path, &root);
+    clipcl_status st = cfg_read_json(path, &root);
     if (st) return st;
     if ((st = get_int(path, "", root, "projection_dim", 1, 65536, &c->embed_dim)) ||
         (st = tower(path, "text_config", cJSON_GetObjectItemCaseSensitive(root, "text_config"), &c->text, 0)) ||
@@ -210,7 +210,7 @@ static clipcl_status get_size(const char *path, const cJSON *o, const char *key,
 clipcl_status cfg_load_preproc(const char *path, clipcl_preproc *pp)
 {
     cJSON *root;
-    clipcl_status st = read_json(path, &root);
+    clipcl_status st = cfg_read_json(path, &root);
     if (st) return st;
     clipcl_preproc p = *pp;
     int shortest = 0, crop = 0;

@@ -24,4 +24,9 @@ clipcl_status cfg_load(const char *path, model_cfg *out);
  * absent keep the values already in *pp. */
 clipcl_status cfg_load_preproc(const char *path, clipcl_preproc *pp);
 
+/* Reads a JSON file of at most 16 MiB whose top level is an object (the buffer is sized from
+ * the file). *out is the caller's (cJSON_Delete); errors name the file. */
+struct cJSON;
+clipcl_status cfg_read_json(const char *path, struct cJSON **out);
+
 #endif
