@@ -33,6 +33,8 @@
 
 static char *g_tmp;
 static char *g_out, *g_err; /* stdout / stderr of the last run */
+/* Runs CLIPCL_EXE with the NULL-terminated arguments; returns its exit status. */
+#define run(...) tu_run(g_tmp, CLI_DEADLINE_S, &g_out, &g_err, CLIPCL_EXE, __VA_ARGS__)
 
 static void setup(void) { g_tmp = tu_tmpdir(); }
 static void teardown(void)
@@ -44,87 +46,9 @@ static void teardown(void)
     g_out = g_err = NULL;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert(b);
-    ck_assert_int_eq(fread(b, 1, (size_t)n, f), n);
-    b[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return b;
-}
 
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f, "%s: %s", path, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
 
-static void spitn(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f, "%s: %s", path, strerror(errno));
-    ck_assert_int_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
 
-/* Runs CLIPCL_EXE with the NULL-terminated arguments; returns its exit status and keeps its
- * output in g_out / g_err. */
-static int run(const char *arg, ...)
-{
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = CLIPCL_EXE;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a; a = va_arg(ap, const char *)) {
-        ck_assert(n < 63);
-        argv[n++] = a;
-    }
-    va_end(ap);
-    argv[n] = NULL;
-    char po[4200], pe[4200];
-    snprintf(po, sizeof po, "%s/.stdout", g_tmp);
-    snprintf(pe, sizeof pe, "%s/.stderr", g_tmp);
-    pid_t pid = fork();
-    ck_assert(pid >= 0);
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0) _exit(126);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(CLIPCL_EXE, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    time_t t0 = time(NULL);
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) break;
-        if (time(NULL) - t0 > CLI_DEADLINE_S) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            ck_abort_msg("clipcl %s did not finish in %d s", arg, CLI_DEADLINE_S);
-        }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    free(g_out);
-    free(g_err);
-    g_out = slurp(po, NULL);
-    g_err = slurp(pe, NULL);
-    ck_assert(g_out && g_err);
-    ck_assert_msg(WIFEXITED(status), "clipcl %s died (status %d)", arg, status);
-    return WEXITSTATUS(status);
-}
 
 static int count_lines(const char *s)
 {
@@ -152,7 +76,7 @@ static const char *tpath(char *buf, size_t cap, const char *name)
 static float *load_npy(const char *path, int *rows, int *cols)
 {
     size_t len;
-    char *b = slurp(path, &len);
+    char *b = tu_try_slurp(path, &len);
     ck_assert_msg(b, "%s missing", path);
     ck_assert(len >= 10 && !memcmp(b, "\x93NUMPY\x01\x00", 8));
     size_t hl = (unsigned char)b[8] | (size_t)(unsigned char)b[9] << 8;
@@ -257,7 +181,7 @@ START_TEST(embed_images_match_reference)
         ck_assert_msg(d <= TOL, "row %d differs from reference row %d by %g", i, ref_row[i], d);
         ck_assert_msg(fabs(norm - 1) < 1e-5, "row %d not L2-normalized (%g)", i, norm);
     }
-    char *txt = slurp(tpath(side, sizeof side, "img.txt"), NULL);
+    char *txt = tu_try_slurp(tpath(side, sizeof side, "img.txt"), NULL);
     ck_assert_str_eq(txt, IMAGES "/astronaut.png\n" IMAGES "/camera.png\n" IMAGES "/chelsea.png\n");
     free(txt);
     free(x);
@@ -275,7 +199,7 @@ START_TEST(embed_folder_recursive_batched_jsonl)
     ck_assert_msg(rc == 0, "exit %d: %s", rc, g_err);
     int R, C;
     float *x = load_npy(out, &R, &C);
-    char *jl = slurp(tpath(side, sizeof side, "all.jsonl"), NULL);
+    char *jl = tu_try_slurp(tpath(side, sizeof side, "all.jsonl"), NULL);
     ck_assert(jl);
     ck_assert_int_eq(count_lines(jl), R);
     ck_assert_msg(R >= 12, "only %d images found under %s", R, IMAGES);
@@ -323,7 +247,7 @@ START_TEST(embed_texts_jsonl_match_reference)
 {
     char in[4200], out[4200], side[4200];
     size_t len;
-    char *js = slurp(MODEL "/reference_inputs.json", &len);
+    char *js = tu_try_slurp(MODEL "/reference_inputs.json", &len);
     cJSON *root = cJSON_Parse(js), *texts = cJSON_GetObjectItem(root, "texts");
     ck_assert(cJSON_IsArray(texts));
     FILE *f = fopen(tpath(in, sizeof in, "texts.in.jsonl"), "wb");
@@ -351,7 +275,7 @@ START_TEST(embed_texts_jsonl_match_reference)
         ck_assert_msg(d <= TOL, "text %d differs from the reference by %g", i, d);
     }
     /* the sidecar gives the texts back exactly */
-    char *jl = slurp(tpath(side, sizeof side, "texts.jsonl"), NULL), *line = jl;
+    char *jl = tu_try_slurp(tpath(side, sizeof side, "texts.jsonl"), NULL), *line = jl;
     ck_assert_int_eq(count_lines(jl), nt);
     for (int i = 0; i < nt; i++) {
         char *nl = strchr(line, '\n');
@@ -400,7 +324,7 @@ START_TEST(embed_texts_plain_lines)
     /* rows 0..2 are reference texts 0..2 */
     float *ref = ref_rows("text.embeds", &rr, &rcols);
     for (int i = 0; i < 3; i++) ck_assert_msg(max_abs(x + i * C, ref + i * C, C) <= TOL, "row %d vs reference", i);
-    char *txt = slurp(tpath(side, sizeof side, "plain.txt"), NULL);
+    char *txt = tu_try_slurp(tpath(side, sizeof side, "plain.txt"), NULL);
     ck_assert_str_eq(txt, "a photo of a dog\nA Photo Of A DOG.\n\nit's\nzebra crossing\nnaïve café\n1234567\n \nlast line\n");
     free(txt);
     free(ref);
@@ -430,17 +354,17 @@ START_TEST(embed_errors_one_line)
     tpath(out, sizeof out, "keep.npy");
     ck_assert_int_eq(run("embed", "--images", IMAGES "/camera.png", "-o", out, "-m", MODEL, "-q", NULL), 0);
     size_t n0;
-    char *before = slurp(out, &n0);
+    char *before = tu_try_slurp(out, &n0);
 
     /* an image that does not exist: exit 2, the old output untouched, no temporary left */
     expect_fail(run("embed", "--images", IMAGES "/camera.png", IMAGES "/no_such.png", "-o", out, "-m", MODEL, NULL), 2,
                 "no_such.png");
     /* a file that is not an image (decode fails after the model loaded) */
     tpath(in, sizeof in, "fake.png");
-    spit(in, "not a png at all");
+    tu_spit_str(in, "not a png at all");
     expect_fail(run("embed", "--images", in, "-o", out, "-m", MODEL, "-q", NULL), 2, "fake.png");
     size_t n1;
-    char *after = slurp(out, &n1);
+    char *after = tu_try_slurp(out, &n1);
     ck_assert(n0 == n1 && !memcmp(before, after, n0));
     free(after);
     ck_assert_int_eq(dir_entries(g_tmp), 3); /* keep.npy, keep.txt, fake.png */
@@ -459,14 +383,14 @@ START_TEST(embed_errors_one_line)
     expect_fail(run("embed", "--images", IMAGES "/camera.png", "-o", out, "--frobnicate", NULL), 2, "--frobnicate");
     expect_fail(run("embed", "--images", IMAGES "/camera.png", "-o", out, "--batch", "0", NULL), 2, "--batch");
     /* a line that is not a JSON string names the file and line */
-    spit(in, "\"fine\"\n{\"text\": 1}\n");
+    tu_spit_str(in, "\"fine\"\n{\"text\": 1}\n");
     expect_fail(run("embed", "--texts", in, "--jsonl", "-o", out, "-m", MODEL, NULL), 2, "fake.png:2");
     /* the sidecar would overwrite the input */
     tpath(in, sizeof in, "clash.jsonl");
-    spit(in, "\"a\"\n");
+    tu_spit_str(in, "\"a\"\n");
     tpath(bad, sizeof bad, "clash.npy");
     expect_fail(run("embed", "--texts", in, "--jsonl", "-o", bad, "-m", MODEL, NULL), 2, "clash.jsonl");
-    char *still = slurp(in, NULL);
+    char *still = tu_try_slurp(in, NULL);
     ck_assert_str_eq(still, "\"a\"\n");
     free(still);
     /* nothing to embed: exit 1 */
@@ -474,7 +398,7 @@ START_TEST(embed_errors_one_line)
     ck_assert_int_eq(mkdir(in, 0755), 0);
     expect_fail(run("embed", "--images", in, "-o", out, "-m", MODEL, NULL), 1, NULL);
 
-    after = slurp(out, &n1);
+    after = tu_try_slurp(out, &n1);
     ck_assert(n0 == n1 && !memcmp(before, after, n0));
     free(after);
     free(before);
@@ -562,10 +486,10 @@ START_TEST(npy_roundtrip_and_rejects)
         ck_assert_msg(strstr(err, bad[i].msg), "case %zu: '%s' lacks '%s'", i, err, bad[i].msg);
         ck_assert(x == NULL);
     }
-    spitn(p, "\x93NUMPX\x01\x00", 8);
+    tu_spit(p, "\x93NUMPX\x01\x00", 8);
     ck_assert_int_eq(npy_read_f32(p, &x, &r, &c, err, sizeof err), -1);
     ck_assert(strstr(err, "magic"));
-    spitn(p, "\x93NUMPY\x01\x00\xff\x7f{", 11);
+    tu_spit(p, "\x93NUMPY\x01\x00\xff\x7f{", 11);
     ck_assert_int_eq(npy_read_f32(p, &x, &r, &c, err, sizeof err), -1);
     ck_assert(strstr(err, "exceeds"));
     ck_assert_int_eq(npy_read_f32(g_tmp, &x, &r, &c, err, sizeof err), -1);
@@ -576,24 +500,24 @@ START_TEST(npy_atomic_replace)
 {
     char p[4200];
     tpath(p, sizeof p, "a.bin");
-    spit(p, "old");
+    tu_spit_str(p, "old");
     npy_atomic a;
     ck_assert_int_eq(npy_atomic_open(&a, p), 0);
     fputs("new contents", a.f);
     ck_assert_int_eq(dir_entries(g_tmp), 2); /* a.bin + its temporary */
-    char *s = slurp(p, NULL);
+    char *s = tu_try_slurp(p, NULL);
     ck_assert_str_eq(s, "old");
     free(s);
     npy_atomic_abort(&a);
     ck_assert_int_eq(dir_entries(g_tmp), 1);
-    s = slurp(p, NULL);
+    s = tu_try_slurp(p, NULL);
     ck_assert_str_eq(s, "old");
     free(s);
     ck_assert_int_eq(npy_atomic_open(&a, p), 0);
     fputs("new contents", a.f);
     ck_assert_int_eq(npy_atomic_commit(&a), 0);
     npy_atomic_abort(&a); /* harmless after commit */
-    s = slurp(p, NULL);
+    s = tu_try_slurp(p, NULL);
     ck_assert_str_eq(s, "new contents");
     free(s);
     ck_assert_int_eq(dir_entries(g_tmp), 1);

@@ -32,6 +32,8 @@
 
 static char *g_tmp;
 static char *g_out, *g_err;
+/* Runs CLIPCL_EXE with the NULL-terminated arguments; returns its exit status. */
+#define run(...) tu_run(g_tmp, CLI_DEADLINE_S, &g_out, &g_err, CLIPCL_EXE, __VA_ARGS__)
 static char g_dir[4200], g_idx[4200];
 
 /* imgs/astronaut.png, imgs/camera.png, imgs/chelsea.png, imgs/sub/coffee.png */
@@ -77,76 +79,8 @@ static void teardown(void)
     g_out = g_err = NULL;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert(b);
-    ck_assert_int_eq(fread(b, 1, (size_t)n, f), n);
-    b[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return b;
-}
 
-static void spitn(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f, "%s: %s", path, strerror(errno));
-    ck_assert_int_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
 
-static int run(const char *arg, ...)
-{
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = CLIPCL_EXE;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a; a = va_arg(ap, const char *)) {
-        ck_assert(n < 63);
-        argv[n++] = a;
-    }
-    va_end(ap);
-    argv[n] = NULL;
-    char po[4200], pe[4200];
-    snprintf(po, sizeof po, "%s/.stdout", g_tmp);
-    snprintf(pe, sizeof pe, "%s/.stderr", g_tmp);
-    pid_t pid = fork();
-    ck_assert(pid >= 0);
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0) _exit(126);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(CLIPCL_EXE, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    time_t t0 = time(NULL);
-    for (;;) {
-        if (waitpid(pid, &status, WNOHANG) == pid) break;
-        if (time(NULL) - t0 > CLI_DEADLINE_S) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            ck_abort_msg("clipcl %s did not finish in %d s", arg, CLI_DEADLINE_S);
-        }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    free(g_out);
-    free(g_err);
-    g_out = slurp(po, NULL);
-    g_err = slurp(pe, NULL);
-    ck_assert(g_out && g_err);
-    ck_assert_msg(WIFEXITED(status), "clipcl %s died (status %d): %s", arg, status, g_err);
-    return WEXITSTATUS(status);
-}
 
 static int count_lines(const char *s)
 {
@@ -385,7 +319,7 @@ START_TEST(reindex_incremental)
 
     /* a file that does not decode is skipped with a warning and not stored */
     snprintf(p, sizeof p, "%s/broken.png", g_dir);
-    spitn(p, "no png", 6);
+    tu_spit(p, "no png", 6);
     int rc = run("index", g_dir, "-o", g_idx, "-m", MODEL, "-q", NULL);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, g_err);
     ck_assert_msg(strstr(g_out, "4 images (0 added, 0 updated, 0 removed, 4 kept, 1 skipped)"), "%s", g_out);
@@ -467,7 +401,7 @@ END_TEST
 
 static void expect_corrupt(const char *path, const void *data, size_t n, const char *what)
 {
-    spitn(path, data, n);
+    tu_spit(path, data, n);
     int rc = run("search", path, "cat", "-q", NULL);
     ck_assert_msg(rc == 2, "%s: exit %d (stderr %s)", what, rc, g_err);
     ck_assert_msg(count_lines(g_err) == 1 && strstr(g_err, "bad.idx"), "%s: stderr '%s'", what, g_err);
@@ -477,7 +411,7 @@ START_TEST(corrupt_index_files_via_cli)
 {
     index_ok("(4 added");
     size_t len;
-    unsigned char *good = (unsigned char *)slurp(g_idx, &len);
+    unsigned char *good = (unsigned char *)tu_try_slurp(g_idx, &len);
     ck_assert(len > 256);
     char bad[4300];
     snprintf(bad, sizeof bad, "%s/bad.idx", g_tmp);
@@ -498,17 +432,17 @@ START_TEST(corrupt_index_files_via_cli)
         expect_corrupt(bad, m, len, "flipped bit");
     }
     free(m);
-    spitn(bad, "hello", 5);
+    tu_spit(bad, "hello", 5);
     ck_assert_int_eq(run("search", bad, "cat", NULL), 2);
     ck_assert(strstr(g_err, "not a clipcl index"));
 
     /* re-indexing onto a corrupt index refuses, and leaves it alone */
     memcpy(g_idx, bad, strlen(bad) + 1);
     static const char junk[] = "CLIPCLIX\x01\x00\x00\x00junk";
-    spitn(g_idx, junk, sizeof junk - 1);
+    tu_spit(g_idx, junk, sizeof junk - 1);
     expect_fail(run("index", g_dir, "-o", g_idx, "-m", MODEL, NULL), 2, "bad.idx");
     size_t l2;
-    char *after = slurp(g_idx, &l2);
+    char *after = tu_try_slurp(g_idx, &l2);
     ck_assert(l2 == sizeof junk - 1 && !memcmp(after, junk, l2));
     free(after);
     free(good);
@@ -529,7 +463,7 @@ static void expect_reject(const unsigned char *b, size_t len, const char *msg)
 {
     char p[4300], err[4400];
     snprintf(p, sizeof p, "%s/h.idx", g_tmp);
-    spitn(p, b, len);
+    tu_spit(p, b, len);
     idx_index ix;
     ck_assert_msg(idx_read(p, &ix, err, sizeof err) == -1, "accepted: expected '%s'", msg);
     ck_assert_msg(strstr(err, msg) && strstr(err, "h.idx"), "'%s' lacks '%s'", err, msg);
@@ -574,7 +508,7 @@ START_TEST(index_file_validation)
     }
     ck_assert(!memcmp(rd.emb, emb, sizeof emb));
     idx_free(&rd);
-    g_img = (unsigned char *)slurp(p, &g_len);
+    g_img = (unsigned char *)tu_try_slurp(p, &g_len);
     ck_assert_int_eq(g_len % 64, (12 * 4) % 64);
     const size_t moff = (size_t)rd64(g_img + 24);
     const size_t e0 = IDX_HEADER + strlen("/models/m") + strlen("/photos"); /* first entry */
@@ -616,7 +550,7 @@ START_TEST(index_file_validation)
     /* every truncation */
     for (size_t cut = 0; cut < g_len; cut++) {
         snprintf(p, sizeof p, "%s/h.idx", g_tmp);
-        spitn(p, g_img, cut);
+        tu_spit(p, g_img, cut);
         ck_assert_msg(idx_read(p, &rd, err, sizeof err) == -1, "accepted %zu of %zu bytes", cut, g_len);
         ck_assert(strstr(err, "h.idx"));
     }

@@ -173,20 +173,6 @@ static void folder_of(const char *path, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)(end - start), start);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
 /* ------------------------------------------------------------------ tests */
 
 START_TEST(test_probe_on_photos_predicts_heldout)
@@ -330,7 +316,7 @@ static void check_eval_against(const char *eval_args, const char *pred_cmd, cons
     free(out);
 
     /* the confusion matrix: rows = folders, cells = counts (columns named by label) */
-    char *csv = slurp(conf), *save = NULL, *line = strtok_r(csv, "\n", &save);
+    char *csv = tu_slurp(conf, NULL), *save = NULL, *line = strtok_r(csv, "\n", &save);
     char *cols[32];
     int ncols = 0;
     ck_assert(!strncmp(line, "true\\predicted,", 15));
@@ -356,7 +342,7 @@ static void check_eval_against(const char *eval_args, const char *pred_cmd, cons
     ck_assert_int_eq(rows, n_classes);
     free(csv);
     /* predictions: one row per image, the correct column agrees with the count */
-    csv = slurp(preds);
+    csv = tu_slurp(preds, NULL);
     int lines = 0, correct = 0;
     for (char *l = strtok_r(csv, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++)
         if (lines) correct += l[strlen(l) - 1] == '1';
@@ -511,7 +497,7 @@ START_TEST(test_embedding_cache)
         ck_assert_int_eq(                                                                                              \
             clipcl(&out, "eval -q -m %s %s --labels-from-folders --predictions %s" extra, model, dir, preds), 0);      \
         free(out);                                                                                                     \
-        result = slurp(preds);                                                                                         \
+        result = tu_slurp(preds, NULL);                                                                                         \
     } while (0)
     char *first, *cached, *changed, *fresh, *after, ls[8400];
     EVAL("", first);

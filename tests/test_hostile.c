@@ -38,34 +38,11 @@ static uint64_t rnd(void)
     return z ^ (z >> 31);
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)(len > 0 ? len : 0) + 1); /* NUL-terminated for messages */
-    ck_assert(b && fread(b, 1, (size_t)len, f) == (size_t)len);
-    b[len] = 0;
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
-static void spit(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    ck_assert(n == 0 || fwrite(data, 1, n, f) == n);
-    ck_assert(fclose(f) == 0);
-}
-
 static void copy_file(const char *from, const char *to)
 {
     size_t n;
-    unsigned char *b = slurp(from, &n);
-    spit(to, b, n);
+    unsigned char *b = (unsigned char *)tu_slurp(from, &n);
+    tu_spit(to, b, n);
     free(b);
 }
 
@@ -73,48 +50,17 @@ static void copy_file(const char *from, const char *to)
  * a signal, a hang, a sanitizer exit (23) or a silent failure. Returns the exit status. */
 static int run_cli(const char *what, const char *in_path, const char *const *args)
 {
-    char errp[4096], outp[4096];
-    snprintf(errp, sizeof errp, "%s/stderr.txt", tmp);
-    snprintf(outp, sizeof outp, "%s/stdout.txt", tmp);
     const char *argv[32];
     int k = 0;
     argv[k++] = CLIPCL_EXE;
     for (; args[k - 1] && k < 31; k++) argv[k] = args[k - 1];
     argv[k] = NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    pid_t pid = fork();
-    ck_assert(pid >= 0);
-    if (pid == 0) {
-        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644), err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(126);
-        dup2(in, 0), dup2(out, 1), dup2(err, 2);
-        execv(CLIPCL_EXE, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        ck_assert(r >= 0);
-        if (r == pid) break;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (t1.tv_sec - t0.tv_sec > RUN_LIMIT_S) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            ck_abort_msg("%s: still running after %d s (hang?)", what, RUN_LIMIT_S);
-        }
-        struct timespec nap = {0, 5 * 1000 * 1000};
-        nanosleep(&nap, NULL);
-    }
-    size_t n;
-    unsigned char *err = slurp(errp, &n);
+    char *err = NULL;
+    int rc = tu_exec(what, argv, in_path, tmp, RUN_LIMIT_S, NULL, &err);
+    size_t n = strlen(err);
     char msg[512];
-    snprintf(msg, sizeof msg, "%.*s", (int)(n < 400 ? n : 400), (const char *)err);
-    ck_assert_msg(!WIFSIGNALED(status), "%s: killed by signal %d; stderr: %s", what, WTERMSIG(status), msg);
-    ck_assert(WIFEXITED(status));
-    int rc = WEXITSTATUS(status);
-    ck_assert_msg(rc != 23 && !strstr((char *)err, "Sanitizer") && !strstr(msg, "runtime error"),
+    snprintf(msg, sizeof msg, "%.400s", err);
+    ck_assert_msg(rc != 23 && !strstr(err, "Sanitizer") && !strstr(msg, "runtime error"),
                   "%s: sanitizer report: %s", what, msg);
     ck_assert_msg(rc == 0 || rc == 1 || rc == 2, "%s: exit status %d; stderr: %s", what, rc, msg);
     if (rc != 0) ck_assert_msg(n > 0, "%s: exit status %d without a message", what, rc);
@@ -167,7 +113,7 @@ static void run_image(const char *name, const unsigned char *b, size_t n, void *
     char path[4096], outp[4096], what[512];
     snprintf(path, sizeof path, "%s/%s", tmp, (const char *)user);
     snprintf(outp, sizeof outp, "%s/out.png", tmp);
-    spit(path, b, n);
+    tu_spit(path, b, n);
     snprintf(what, sizeof what, "preprocess %s (%s)", (const char *)user, name);
     const char *args[] = {"preprocess", path, "-o", outp, "--size", "32", NULL};
     run_cli(what, NULL, args);
@@ -184,7 +130,7 @@ START_TEST(test_damaged_images)
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char src[4096];
         size_t n;
-        unsigned char *b = slurp(tu_data(src, sizeof src, files[i]), &n);
+        unsigned char *b = (unsigned char *)tu_slurp(tu_data(src, sizeof src, files[i]), &n);
         const char *base = strrchr(files[i], '/') + 1;
         variants(b, n, 1000 + i, ff, 5, 6, run_image, (void *)base);
         free(b);
@@ -233,7 +179,7 @@ static void run_model(const char *name, const unsigned char *b, size_t n, void *
     model_case *mc = user;
     char path[4200], what[512];
     snprintf(path, sizeof path, "%s/%s", mc->dir, mc->file);
-    spit(path, b, n);
+    tu_spit(path, b, n);
     snprintf(what, sizeof what, "classify with %s (%s)", mc->file, name);
     const char *args[] = {"classify", "-m", mc->dir, "--labels", "cat,dog", "--no-cache", "-q", mc->image, NULL};
     run_cli(what, NULL, args);
@@ -261,7 +207,7 @@ START_TEST(test_damaged_safetensors)
     model_copy(&mc, "model.safetensors");
     char src[4096];
     size_t n;
-    unsigned char *b = slurp(tu_data(src, sizeof src, "tiny-gelu/model.safetensors"), &n);
+    unsigned char *b = (unsigned char *)tu_slurp(tu_data(src, sizeof src, "tiny-gelu/model.safetensors"), &n);
     static const size_t ff[] = {0, 4}; /* the header length: 2^32 - 1 and 2^64 - 2^32 ... */
     variants(b, n, 77, ff, 2, 10, run_model, &mc);
     /* a header that claims 2^40-element tensors */
@@ -284,7 +230,7 @@ START_TEST(test_damaged_configs)
     model_copy(&mc, "config.json");
     char src[4096];
     size_t n;
-    unsigned char *b = slurp(tu_data(src, sizeof src, "tiny-gelu/config.json"), &n);
+    unsigned char *b = (unsigned char *)tu_slurp(tu_data(src, sizeof src, "tiny-gelu/config.json"), &n);
     variants(b, n, 78, NULL, 0, 8, run_model, &mc);
     static const char *absurd[] = {
         "{\"projection_dim\": 1e300}",
@@ -348,10 +294,10 @@ START_TEST(test_hostile_texts)
     char labels[4096];
     snprintf(labels, sizeof labels, "%s/labels.txt", tmp);
     const char *bad = "cat\n\xff\xfe dog\ncaf\xc3\n\n\n";
-    spit(labels, bad, strlen(bad));
+    tu_spit(labels, bad, strlen(bad));
     const char *a1[] = {"classify", "-m", mc.dir, "--labels-file", labels, "--no-cache", "-q", mc.image, NULL};
     run_cli("classify with invalid UTF-8 labels", NULL, a1);
-    spit(labels, "", 0);
+    tu_spit(labels, "", 0);
     ck_assert_int_ne(run_cli("classify with an empty label file", NULL, a1), 0);
     f = fopen(labels, "wb");
     for (int i = 0; i < 200000; i++) fprintf(f, "label %d\n", i);
@@ -366,7 +312,7 @@ static void run_vocab(const char *name, const unsigned char *b, size_t n, void *
 {
     char path[4096], what[256];
     snprintf(path, sizeof path, "%s/vocab.txt.gz", tmp);
-    spit(path, b, n);
+    tu_spit(path, b, n);
     snprintf(what, sizeof what, "tokenize --vocab (%s)", name);
     const char *args[] = {"tokenize", "--vocab", path, "a photo of a cat", NULL};
     run_cli(what, NULL, args);
@@ -377,7 +323,7 @@ static void run_index(const char *name, const unsigned char *b, size_t n, void *
     model_case *mc = user;
     char path[4096], what[256];
     snprintf(path, sizeof path, "%s/index.clipclix", tmp);
-    spit(path, b, n);
+    tu_spit(path, b, n);
     snprintf(what, sizeof what, "search (%s)", name);
     const char *args[] = {"search", path, "a cat", "-m", mc->dir, "-q", NULL};
     run_cli(what, NULL, args);
@@ -387,7 +333,7 @@ START_TEST(test_damaged_vocab_and_index)
 {
     char src[4096];
     size_t n;
-    unsigned char *b = slurp(TEST_DATA_DIR "/../../host/data/bpe_simple_vocab_16e6.txt.gz", &n);
+    unsigned char *b = (unsigned char *)tu_slurp(TEST_DATA_DIR "/../../host/data/bpe_simple_vocab_16e6.txt.gz", &n);
     variants(b, n, 79, NULL, 0, 6, run_vocab, NULL);
     free(b);
 
@@ -405,7 +351,7 @@ START_TEST(test_damaged_vocab_and_index)
     snprintf(index, sizeof index, "%s/good.clipclix", tmp);
     const char *args[] = {"index", imgdir, "-o", index, "-m", mc.dir, "-q", NULL};
     ck_assert_int_eq(run_cli("index", NULL, args), 0);
-    b = slurp(index, &n);
+    b = (unsigned char *)tu_slurp(index, &n);
     static const size_t ff[] = {12, 16, 24, 48, 52, 64};
     variants(b, n, 80, ff, 6, 6, run_index, &mc);
     free(b);

@@ -12,6 +12,7 @@
 #include "ops.h"
 #include "refclip.h"
 #include "st.h"
+#include "testutil.h"
 
 #define TOL 1e-5
 
@@ -142,21 +143,6 @@ static void rm_model(const char *dir)
     rmdir(dir);
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_ptr_nonnull(fp);
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(fread(b, 1, (size_t)sz, fp), (size_t)sz);
-    fclose(fp);
-    *n = (size_t)sz;
-    return b;
-}
-
 static double rms(const float *x, size_t n)
 {
     double s = 0;
@@ -214,9 +200,9 @@ START_TEST(random_model_round_trip)
     /* the same seed writes the same bytes; the init rules hold in the file */
     size_t n1, n2;
     snprintf(path, sizeof path, "%s/model.safetensors", d1);
-    char *b1 = slurp(path, &n1);
+    char *b1 = tu_slurp(path, &n1);
     snprintf(path, sizeof path, "%s/model.safetensors", d2);
-    char *b2 = slurp(path, &n2);
+    char *b2 = tu_slurp(path, &n2);
     ck_assert(n1 == n2 && memcmp(b1, b2, n1) == 0);
     free(b1);
     free(b2);

@@ -156,25 +156,6 @@ static tune_set sample_set(void)
     return s;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s", path);
-    char *buf = malloc(1 << 16);
-    *len = fread(buf, 1, (1 << 16) - 1, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static void spit(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert(f != NULL);
-    ck_assert(fwrite(data, 1, len, f) == len);
-    fclose(f);
-}
-
 /* The file format's checksum, computed independently of tune.c. */
 static void seal(char *body, size_t cap)
 {
@@ -256,7 +237,7 @@ START_TEST(test_file_corrupt)
     OK(tune_file_path(&d, 1, path, sizeof path));
     OK(tune_file_write(path, &d, &s, "note"));
     size_t len;
-    char *good = slurp(path, &len), *bad = malloc(len + 4096);
+    char *good = tu_slurp(path, &len), *bad = malloc(len + 4096);
     ck_assert(bad != NULL);
 
     /* each damaged version is refused by the reader and ignored by contexts */
@@ -307,7 +288,7 @@ START_TEST(test_file_corrupt)
             n = strlen(bad);
             break;
         }
-        spit(path, bad, n);
+        tu_spit(path, bad, n);
         ck_assert_msg(tune_file_read(path, &d, NULL, &back, NULL, 0) != CLIPCL_OK, "variant %d was accepted", variant);
         ctx = tu_context();
         char desc[700];
@@ -319,7 +300,7 @@ START_TEST(test_file_corrupt)
         clipcl_context_free(ctx);
     }
     /* and the intact file is accepted again */
-    spit(path, good, len);
+    tu_spit(path, good, len);
     OK(tune_file_read(path, &d, NULL, &back, NULL, 0));
     free(good);
     free(bad);

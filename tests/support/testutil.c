@@ -2,11 +2,17 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 const char *tu_data(char *buf, size_t cap, const char *rel)
 {
@@ -92,4 +98,105 @@ int tu_sh(const char *cmd, char **out)
     if (out) *out = buf;
     else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *tu_try_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ck_assert_msg(errno == ENOENT, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    ck_assert(fseek(f, 0, SEEK_END) == 0);
+    long n = ftell(f);
+    ck_assert_msg(n >= 0 && fseek(f, 0, SEEK_SET) == 0, "%s: not seekable", path);
+    char *b = malloc((size_t)n + 1);
+    ck_assert(b != NULL);
+    ck_assert_msg(fread(b, 1, (size_t)n, f) == (size_t)n, "%s: short read", path);
+    b[n] = '\0';
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return b;
+}
+
+char *tu_slurp(const char *path, size_t *len)
+{
+    char *b = tu_try_slurp(path, len);
+    ck_assert_msg(b != NULL, "%s: no such file", path);
+    return b;
+}
+
+void tu_spit(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    ck_assert_msg(n == 0 || fwrite(data, 1, n, f) == n, "%s: short write", path);
+    ck_assert_msg(fclose(f) == 0, "%s: %s", path, strerror(errno));
+}
+
+void tu_spit_str(const char *path, const char *text) { tu_spit(path, text, strlen(text)); }
+
+int tu_exec(const char *what, const char *const *argv, const char *in_path, const char *dir, int limit_s, char **out,
+            char **err)
+{
+    if (!what) what = argv[1] ? argv[1] : argv[0];
+    char po[4200], pe[4200];
+    snprintf(po, sizeof po, "%s/.stdout", dir);
+    snprintf(pe, sizeof pe, "%s/.stderr", dir);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int fi = open(in_path ? in_path : "/dev/null", O_RDONLY);
+        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fi < 0 || fo < 0 || fe < 0) _exit(126);
+        dup2(fi, 0), dup2(fo, 1), dup2(fe, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        ck_assert(r >= 0);
+        if (r == pid) break;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (t1.tv_sec - t0.tv_sec > limit_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            ck_abort_msg("%s: still running after %d s (hang?)", what, limit_s);
+        }
+        struct timespec nap = {0, 5 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    char *e = tu_slurp(pe, NULL);
+    ck_assert_msg(!WIFSIGNALED(status), "%s: killed by signal %d; stderr: %.400s", what, WTERMSIG(status), e);
+    ck_assert(WIFEXITED(status));
+    if (out) {
+        free(*out);
+        *out = tu_slurp(po, NULL);
+    }
+    if (err) {
+        free(*err);
+        *err = e;
+    } else {
+        free(e);
+    }
+    return WEXITSTATUS(status);
+}
+
+int tu_run(const char *dir, int limit_s, char **out, char **err, const char *exe, ...)
+{
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = exe;
+    va_list ap;
+    va_start(ap, exe);
+    for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *)) {
+        ck_assert_msg(n < 63, "too many arguments");
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    return tu_exec(NULL, argv, NULL, dir, limit_s, out, err);
 }

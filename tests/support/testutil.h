@@ -26,4 +26,20 @@ int tu_run_suite(Suite *s);
  * Returns its exit status, -1 if it did not exit normally. */
 int tu_sh(const char *cmd, char **out);
 
+/* Whole file, NUL-terminated (*len, if not NULL, gets its size). tu_slurp fails the test when
+ * the file cannot be read; tu_try_slurp returns NULL when it does not exist. */
+char *tu_slurp(const char *path, size_t *len);
+char *tu_try_slurp(const char *path, size_t *len);
+/* Writes n bytes to path (replacing it); fails the test on any error. */
+void tu_spit(const char *path, const void *data, size_t n);
+void tu_spit_str(const char *path, const char *text);
+/* Runs argv[0] (a path) with argv (NULL-terminated), stdin from in_path (NULL: /dev/null),
+ * stdout and stderr through files in dir. Fails the test, naming `what` (NULL: argv[1]), when
+ * the program outlives limit_s seconds (it is killed) or dies from a signal. *out and *err
+ * (each optional) are freed and replaced by what it printed. Returns its exit status. */
+int tu_exec(const char *what, const char *const *argv, const char *in_path, const char *dir, int limit_s, char **out,
+            char **err);
+/* tu_exec with the arguments after exe listed, NULL-terminated. */
+int tu_run(const char *dir, int limit_s, char **out, char **err, const char *exe, ...);
+
 #endif
