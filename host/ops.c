@@ -15,10 +15,18 @@
 
 static const char *norm_opts = "-DNORM_WG=128";
 
+#ifndef GEMM_CPU_ROWS
+#define GEMM_CPU_ROWS 128
+#endif
+
 clipcl_status ops_init(ops *k, ocl *o)
 {
     clipcl_status st;
     k->o = o;
+    /* rows per GEMM call on CPUs (see ops_gemm_nt) */
+    k->gemm_rows = o->info.is_cpu ? GEMM_CPU_ROWS : 0;
+    const char *env = getenv("CLIPCL_GEMM_ROWS"); /* 0 = one call (for tuning experiments) */
+    if (env && *env >= '0' && *env <= '9') k->gemm_rows = (size_t)strtoull(env, NULL, 10);
     if ((st = ocl_kernel(o, "norm", norm_opts, "layernorm", &k->layernorm)) ||
         (st = ocl_kernel(o, "norm", norm_opts, "l2norm", &k->l2norm)) ||
         (st = ocl_kernel(o, "eltwise", "", "bias_act", &k->bias_act)) ||
@@ -270,8 +278,17 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
     /* The same product seen column-major: C^T (N x M) = B (N x K) * A^T. CLBlast's row-major
        path would otherwise transpose-copy an operand on every call; this form feeds its
        kernels directly (measured 3.1-3.4x at batch 1 on PoCL, bench/NOTES.md). */
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, M, K,
-                                       alpha, B, b_off, K, A, a_off, K, beta, C, c_off, N, &k->o->queue, ev);
+    /* On PoCL one call over many rows ran at half the speed of calls over fewer rows
+       (ViT-B/32 image tower at batch 64: GEMMs at 24.5 GFLOP/s in one call per product, 2.2x
+       faster end to end in chunks of 128-448 rows; 128 was best at batches 8 and 64 too,
+       bench/NOTES.md). GPUs get one call. */
+    size_t mc = k->gemm_rows && M > k->gemm_rows ? k->gemm_rows : M;
+    CLBlastStatusCode s = CLBlastSuccess;
+    for (size_t m0 = 0; m0 < M && s == CLBlastSuccess; m0 += mc) {
+        size_t mm = M - m0 < mc ? M - m0 : mc;
+        s = CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K, alpha, B, b_off,
+                         K, A, a_off + m0 * K, K, beta, C, c_off + m0 * N, N, &k->o->queue, m0 + mm >= M ? ev : NULL);
+    }
     if (s != CLBlastSuccess)
         return err_set(s == CLBlastOpenCLOutOfResources || s == -4 ? CLIPCL_ERR_NOMEM : CLIPCL_ERR_BLAS,
                        "CLBlastSgemm(%zux%zux%zu) failed: %s (%d)", M, N, K, clblast_errstr(s), (int)s);

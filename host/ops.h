@@ -18,6 +18,7 @@ typedef struct ops_event {
 
 typedef struct ops {
     ocl *o;
+    size_t gemm_rows; /* rows of A per GEMM call (CPUs), 0 = all in one call */
     cl_kernel layernorm, l2norm, bias_act, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
         half_to_float;
     /* profiling (when the queue has it): events not yet folded into stats */

@@ -292,25 +292,36 @@ END_TEST
 
 START_TEST(test_gemm_nt)
 {
-    const int shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {33, 1, 64}, {100, 24, 48}, {13, 129, 257}};
+    const int shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {33, 1, 64}, {100, 24, 48}, {13, 129, 257}, {300, 45, 70}, {129, 7, 5}};
+    const size_t saved_rows = K->gemm_rows;
+    /* one call, and the row chunks CPUs use (1 row, 128 rows), at offsets inside larger buffers */
+    const size_t rows[] = {0, 1, 128};
+    for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++)
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        K->gemm_rows = rows[ri];
         int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
-        float *a = rnd((size_t)M * Kd, 70 + si, -1, 1), *b = rnd((size_t)N * Kd, 71, -1, 1),
-              *c = rnd((size_t)M * N, 72, -1, 1);
-        cl_mem da = dev(a, (size_t)M * Kd * 4), dbm = dev(b, (size_t)N * Kd * 4), dc = dev(c, (size_t)M * N * 4);
-        OK(ops_gemm_nt(K, M, N, Kd, 0.5f, da, 0, dbm, 0, 1.0f, dc, 0)); /* accumulate, as into x */
-        float *got = get(dc, (size_t)M * N);
-        double *want = malloc((size_t)M * N * sizeof *want);
+        size_t oa = ri * 3, ob = ri * 5, oc = ri * 7; /* element offsets */
+        float *a = rnd(oa + (size_t)M * Kd, 70 + si, -1, 1), *b = rnd(ob + (size_t)N * Kd, 71, -1, 1),
+              *c = rnd(oc + (size_t)M * N, 72, -1, 1);
+        cl_mem da = dev(a, (oa + (size_t)M * Kd) * 4), dbm = dev(b, (ob + (size_t)N * Kd) * 4),
+               dc = dev(c, (oc + (size_t)M * N) * 4);
+        OK(ops_gemm_nt(K, M, N, Kd, 0.5f, da, oa, dbm, ob, 1.0f, dc, oc)); /* accumulate, as into x */
+        float *got = get(dc, oc + (size_t)M * N);
+        double *want = malloc((oc + (size_t)M * N) * sizeof *want);
+        for (size_t i = 0; i < oc; i++) want[i] = c[i]; /* before the offset: untouched */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
                 double s = 0;
-                for (int k = 0; k < Kd; k++) s += (double)a[i * Kd + k] * b[j * Kd + k];
-                want[i * N + j] = 0.5 * s + c[i * N + j];
+                for (int k = 0; k < Kd; k++) s += (double)a[oa + (size_t)i * Kd + k] * b[ob + (size_t)j * Kd + k];
+                want[oc + (size_t)i * N + j] = 0.5 * s + c[oc + (size_t)i * N + j];
             }
-        check_close(got, want, (size_t)M * N, 1e-5, "gemm_nt");
+        char what[96];
+        snprintf(what, sizeof what, "gemm_nt %dx%dx%d, %zu rows per call", M, N, Kd, rows[ri]);
+        check_close(got, want, oc + (size_t)M * N, 1e-5, what);
         free(a), free(b), free(c), free(got), free(want);
         ocl_release(O, &da), ocl_release(O, &dbm), ocl_release(O, &dc);
     }
+    K->gemm_rows = saved_rows;
 }
 END_TEST
 
