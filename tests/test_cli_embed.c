@@ -97,44 +97,6 @@ static float *load_npy(const char *path, int *rows, int *cols)
 
 /* ---- the library run directly --------------------------------------------------------- */
 
-typedef struct lib {
-    clipcl_context *ctx;
-    clipcl_model *model;
-    int E;
-} lib;
-
-static void lib_open(lib *l)
-{
-    l->ctx = tu_context();
-    clipcl_model_params mp = clipcl_model_default_params();
-    ck_assert_msg(clipcl_model_load(l->ctx, MODEL, &mp, &l->model) == CLIPCL_OK, "%s", clipcl_errmsg());
-    l->E = clipcl_model_embed_dim(l->model);
-}
-
-static void lib_close(lib *l)
-{
-    clipcl_model_free(l->model);
-    clipcl_context_free(l->ctx);
-}
-
-static void lib_image(lib *l, const char *path, float *emb)
-{
-    clipcl_image *img = NULL;
-    float *pix = malloc(clipcl_model_pixels_per_image(l->model) * sizeof *pix);
-    ck_assert_msg(clipcl_image_load(path, &img) == CLIPCL_OK, "%s", clipcl_errmsg());
-    ck_assert(clipcl_image_preprocess(img, clipcl_model_preproc(l->model), pix) == CLIPCL_OK);
-    ck_assert(clipcl_encode_images(l->model, pix, 1, emb) == CLIPCL_OK);
-    clipcl_image_free(img);
-    free(pix);
-}
-
-static void lib_text(lib *l, const char *text, float *emb)
-{
-    int32_t ids[CLIPCL_CONTEXT_LENGTH];
-    ck_assert(clipcl_tokenize(clipcl_model_tokenizer(l->model), text, ids, CLIPCL_CONTEXT_LENGTH, 0, NULL) == CLIPCL_OK);
-    ck_assert_msg(clipcl_encode_texts(l->model, ids, 1, emb) == CLIPCL_OK, "%s", clipcl_errmsg());
-}
-
 static double max_abs(const float *a, const float *b, int n)
 {
     double m = 0;
@@ -203,8 +165,8 @@ START_TEST(embed_folder_recursive_batched_jsonl)
     ck_assert(jl);
     ck_assert_int_eq(count_lines(jl), R);
     ck_assert_msg(R >= 12, "only %d images found under %s", R, IMAGES);
-    lib l;
-    lib_open(&l);
+    tu_lib l;
+    tu_lib_open(&l, MODEL);
     ck_assert_int_eq(C, l.E);
     float *e = malloc(sizeof(float) * C);
     int saw_synth = 0, saw_chelsea = 0;
@@ -225,7 +187,7 @@ START_TEST(embed_folder_recursive_batched_jsonl)
         saw_chelsea += !strcmp(p, IMAGES "/chelsea.png");
         ck_assert_msg(strcmp(prev, p) != 0, "%s listed twice", p);
         snprintf(prev, sizeof prev, "%s", p);
-        lib_image(&l, p, e);
+        tu_lib_image(&l, p, e);
         double d = max_abs(x + (size_t)i * C, e, C);
         ck_assert_msg(d <= TOL, "row %d (%s) differs from the library's embedding by %g", i, p, d);
         cJSON_Delete(j);
@@ -233,7 +195,7 @@ START_TEST(embed_folder_recursive_batched_jsonl)
     }
     ck_assert_msg(saw_synth > 0, "folder not walked recursively");
     ck_assert_int_eq(saw_chelsea, 1);
-    lib_close(&l);
+    tu_lib_close(&l);
     free(e);
     free(jl);
     free(x);
@@ -312,12 +274,12 @@ START_TEST(embed_texts_plain_lines)
     int R, C, rr, rcols;
     float *x = load_npy(out, &R, &C);
     ck_assert_int_eq(R, nt);
-    lib l;
-    lib_open(&l);
+    tu_lib l;
+    tu_lib_open(&l, MODEL);
     ck_assert_int_eq(C, l.E);
     float *e = malloc(sizeof(float) * C);
     for (int i = 0; i < nt; i++) {
-        lib_text(&l, texts[i], e);
+        tu_lib_text(&l, texts[i], e);
         double d = max_abs(x + i * C, e, C);
         ck_assert_msg(d <= TOL, "line %d '%s' differs from the library by %g", i + 1, texts[i], d);
     }
@@ -329,7 +291,7 @@ START_TEST(embed_texts_plain_lines)
     free(txt);
     free(ref);
     free(e);
-    lib_close(&l);
+    tu_lib_close(&l);
     free(x);
 }
 END_TEST

@@ -146,44 +146,6 @@ static int parse_text_results(result *r, int cap)
     return n;
 }
 
-typedef struct lib {
-    clipcl_context *ctx;
-    clipcl_model *model;
-    int E;
-} lib;
-
-static void lib_open(lib *l)
-{
-    l->ctx = tu_context();
-    clipcl_model_params mp = clipcl_model_default_params();
-    ck_assert_msg(clipcl_model_load(l->ctx, MODEL, &mp, &l->model) == CLIPCL_OK, "%s", clipcl_errmsg());
-    l->E = clipcl_model_embed_dim(l->model);
-}
-
-static void lib_close(lib *l)
-{
-    clipcl_model_free(l->model);
-    clipcl_context_free(l->ctx);
-}
-
-static void lib_image(lib *l, const char *path, float *emb)
-{
-    clipcl_image *img = NULL;
-    float *pix = malloc(clipcl_model_pixels_per_image(l->model) * sizeof *pix);
-    ck_assert_msg(clipcl_image_load(path, &img) == CLIPCL_OK, "%s", clipcl_errmsg());
-    ck_assert(clipcl_image_preprocess(img, clipcl_model_preproc(l->model), pix) == CLIPCL_OK);
-    ck_assert(clipcl_encode_images(l->model, pix, 1, emb) == CLIPCL_OK);
-    clipcl_image_free(img);
-    free(pix);
-}
-
-static void lib_text(lib *l, const char *text, float *emb)
-{
-    int32_t ids[CLIPCL_CONTEXT_LENGTH];
-    ck_assert(clipcl_tokenize(clipcl_model_tokenizer(l->model), text, ids, CLIPCL_CONTEXT_LENGTH, 0, NULL) == CLIPCL_OK);
-    ck_assert(clipcl_encode_texts(l->model, ids, 1, emb) == CLIPCL_OK);
-}
-
 static const char *g_rel[] = {"astronaut.png", "camera.png", "chelsea.png", "sub/coffee.png"};
 #define NIMG 4
 
@@ -219,13 +181,13 @@ static void check_ranking(const result *r, int n, const double *expect, int want
     }
 }
 
-static void library_scores(lib *l, const float *q, double *out)
+static void library_scores(tu_lib *l, const float *q, double *out)
 {
     float *e = malloc(sizeof(float) * l->E);
     for (int j = 0; j < NIMG; j++) {
         char p[8400];
         snprintf(p, sizeof p, "%s/%s", g_dir, g_rel[j]);
-        lib_image(l, p, e);
+        tu_lib_image(l, p, e);
         double d = 0;
         for (int k = 0; k < l->E; k++) d += (double)e[k] * q[k];
         out[j] = d;
@@ -236,8 +198,8 @@ static void library_scores(lib *l, const float *q, double *out)
 START_TEST(search_by_image_and_text)
 {
     index_ok("4 images (4 added, 0 updated, 0 removed, 0 kept)");
-    lib l;
-    lib_open(&l);
+    tu_lib l;
+    tu_lib_open(&l, MODEL);
     float *q = malloc(sizeof(float) * l.E);
     double expect[NIMG];
     result r[8];
@@ -252,14 +214,14 @@ START_TEST(search_by_image_and_text)
         ck_assert_msg(n == NIMG, "%d results with default --top 5 over %d images", n, NIMG);
         ck_assert_msg(strstr(r[0].path, g_rel[j]) && fabs(r[0].score - 1) < 1e-4, "%s: first is %s (%f)", g_rel[j],
                       r[0].path, r[0].score);
-        lib_image(&l, p, q);
+        tu_lib_image(&l, p, q);
         library_scores(&l, q, expect);
         check_ranking(r, n, expect, NIMG, 1e-4);
     }
 
     /* by text, plain output (4 decimals) and --top */
     const char *query = "a photo of a cat";
-    lib_text(&l, query, q);
+    tu_lib_text(&l, query, q);
     library_scores(&l, q, expect);
     ck_assert_int_eq(run("search", g_idx, query, "-q", NULL), 0);
     int n = parse_text_results(r, 8);
@@ -268,7 +230,7 @@ START_TEST(search_by_image_and_text)
     n = parse_json_results(r, 8);
     check_ranking(r, n, expect, 2, 1e-4);
     free(q);
-    lib_close(&l);
+    tu_lib_close(&l);
 }
 END_TEST
 

@@ -200,3 +200,39 @@ int tu_run(const char *dir, int limit_s, char **out, char **err, const char *exe
     argv[n] = NULL;
     return tu_exec(NULL, argv, NULL, dir, limit_s, out, err);
 }
+
+void tu_lib_open(tu_lib *l, const char *model_dir)
+{
+    l->ctx = tu_context();
+    clipcl_model_params mp = clipcl_model_default_params();
+    ck_assert_msg(clipcl_model_load(l->ctx, model_dir, &mp, &l->model) == CLIPCL_OK, "%s", clipcl_errmsg());
+    l->E = clipcl_model_embed_dim(l->model);
+}
+
+void tu_lib_close(tu_lib *l)
+{
+    clipcl_model_free(l->model);
+    clipcl_context_free(l->ctx);
+}
+
+void tu_lib_image(tu_lib *l, const char *path, float *emb)
+{
+    clipcl_image *img = NULL;
+    float *pix = malloc(clipcl_model_pixels_per_image(l->model) * sizeof *pix);
+    ck_assert(pix != NULL);
+    ck_assert_msg(clipcl_image_load(path, &img) == CLIPCL_OK, "%s", clipcl_errmsg());
+    ck_assert_msg(clipcl_image_preprocess(img, clipcl_model_preproc(l->model), pix) == CLIPCL_OK, "%s",
+                  clipcl_errmsg());
+    ck_assert_msg(clipcl_encode_images(l->model, pix, 1, emb) == CLIPCL_OK, "%s", clipcl_errmsg());
+    clipcl_image_free(img);
+    free(pix);
+}
+
+void tu_lib_text(tu_lib *l, const char *text, float *emb)
+{
+    int32_t ids[CLIPCL_CONTEXT_LENGTH];
+    ck_assert_msg(clipcl_tokenize(clipcl_model_tokenizer(l->model), text, ids, CLIPCL_CONTEXT_LENGTH, 0, NULL) ==
+                      CLIPCL_OK,
+                  "%s", clipcl_errmsg());
+    ck_assert_msg(clipcl_encode_texts(l->model, ids, 1, emb) == CLIPCL_OK, "%s", clipcl_errmsg());
+}

@@ -20,6 +20,18 @@ void tu_rand(float *x, size_t n, uint64_t seed, float lo, float hi);
 double tu_max_rel(const float *a, const float *b, size_t n);
 /* Context on the default test device ($CLIPCL_DEVICE or the first device). */
 clipcl_context *tu_context(void);
+/* A model opened through the public API on the test device, for comparing the CLI's output
+ * with the library's on the same input. Each call fails the test on an error. */
+typedef struct tu_lib {
+    clipcl_context *ctx;
+    clipcl_model *model;
+    int E; /* embedding width */
+} tu_lib;
+void tu_lib_open(tu_lib *l, const char *model_dir);
+void tu_lib_close(tu_lib *l);
+/* One image file or one text, through preprocessing/tokenizing, to its embedding (E floats). */
+void tu_lib_image(tu_lib *l, const char *path, float *emb);
+void tu_lib_text(tu_lib *l, const char *text, float *emb);
 /* Runs a suite with the Check runner; returns the process exit status (0 when all pass). */
 int tu_run_suite(Suite *s);
 /* Runs a shell command; *out (if not NULL) receives its stdout (malloc'd, NUL-terminated).
