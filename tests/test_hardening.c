@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "cfg.h"
 #include "clipcl.h"
 #include "kcache.h"
@@ -134,6 +135,43 @@ START_TEST(test_config_sizes)
     /* a non-regular file (a folder) is refused, not read forever */
     clipcl_preproc pp = clipcl_preproc_default();
     ck_assert(cfg_load_preproc(dir, &pp) != CLIPCL_OK);
+}
+END_TEST
+
+/* Finding 11 (fuzz_openclip): open_clip_config.json's preprocess_cfg.std of 1e-95 passed the
+ * "> 0" check as a double and became 0.0f; a mean of 1e300 made the float conversion undefined.
+ * Finding 12 (its throughput): the reader allocated 16 MiB per file; it is cfg.c's reader now,
+ * so the size limit is the same for both. */
+START_TEST(test_openclip_normalization)
+{
+    static const char *fmt = "{\"model_cfg\": {\"embed_dim\": 24, \"vision_cfg\": {\"image_size\": 64, "
+                             "\"layers\": 1, \"width\": 64, \"head_width\": 32, \"patch_size\": 16}, "
+                             "\"text_cfg\": {\"width\": 32, \"heads\": 4, \"layers\": 1}}, "
+                             "\"preprocess_cfg\": {\"mean\": [%s], \"std\": [%s]}}";
+    static const struct { const char *mean, *std; clipcl_status want; } cases[] = {
+        {"0.5, 0.5, 0.5", "0.25, 0.25, 0.25", CLIPCL_OK},
+        {"0.5, 0.5, 0.5", "0.25, 1e-95, 0.25", CLIPCL_ERR_FORMAT}, /* 0 as a float */
+        {"1e300, 0.5, 0.5", "0.25, 0.25, 0.25", CLIPCL_ERR_FORMAT}, /* beyond the float range */
+        {"0.5, 0.5, 0.5", "0.25, 0.25, -1", CLIPCL_ERR_FORMAT},
+        {"-3, 0, 1e30", "1e-30, 2, 3", CLIPCL_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, fmt, cases[i].mean, cases[i].std);
+        arch_desc d;
+        clipcl_status st = arch_load_openclip(file_with("open_clip_config.json", json, strlen(json)), &d);
+        ck_assert_msg(st == cases[i].want, "case %zu: status %d (%s)", i, (int)st, clipcl_errmsg());
+        if (st == CLIPCL_OK) ck_assert(d.has_norm && d.std[0] > 0.0f && d.std[1] > 0.0f && d.std[2] > 0.0f);
+        else ck_assert_msg(strstr(clipcl_errmsg(), "preprocess_cfg.") != NULL, "%s", clipcl_errmsg());
+    }
+    size_t big = (16u << 20) + 1;
+    char *b = malloc(big);
+    ck_assert(b != NULL);
+    memset(b, ' ', big);
+    b[0] = '{', b[big - 1] = '}';
+    arch_desc d;
+    ck_assert(arch_load_openclip(file_with("open_clip_config.json", b, big), &d) == CLIPCL_ERR_LIMIT);
+    free(b);
 }
 END_TEST
 
@@ -284,6 +322,7 @@ int main(void)
     tcase_add_test(tc, test_tokenize_empty_text);
     tcase_add_test(tc, test_kcache_entry_lengths);
     tcase_add_test(tc, test_config_sizes);
+    tcase_add_test(tc, test_openclip_normalization);
     tcase_add_test(tc, test_image_bombs_within_limits);
     tcase_add_test(tc, test_png_lengths);
     tcase_add_test(tc, test_jpeg_fill_bytes_before_soi);
