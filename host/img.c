@@ -488,10 +488,14 @@ static const char *png_check(const uint8_t *d, size_t n)
 {
     uint64_t idat = 0, w = 0, h = 0, bits = 0;
     size_t pos = 8;
-    while (n - pos >= 12) {
+    /* stb reads a chunk once its length and type are there (8 bytes), so that is the test:
+     * a last chunk cut inside its first 12 bytes must not slip past (found by fuzz_image:
+     * ten bytes "<822 MB>IDATx." after IHDR made stb allocate 822 MB). */
+    while (n - pos >= 8) {
         uint32_t len = rd32be(d + pos);
         const uint8_t *type = d + pos + 4;
-        if (len > n - pos - 12)
+        if (!memcmp(type, "IEND", 4)) break;
+        if (n - pos < 12 || len > n - pos - 12)
             return "a chunk runs past the end of the file (truncated?)";
         if (!memcmp(type, "IHDR", 4) && len >= 13 && !w) {
             static const unsigned channels[7] = {1, 0, 3, 1, 2, 0, 4};
@@ -501,8 +505,6 @@ static const char *png_check(const uint8_t *d, size_t n)
             bits = (uint64_t)depth * (ct < 7 ? channels[ct] : 0);
         } else if (!memcmp(type, "IDAT", 4)) {
             idat += len;
-        } else if (!memcmp(type, "IEND", 4)) {
-            break;
         }
         pos += 12 + (size_t)len;
     }

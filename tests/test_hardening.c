@@ -246,6 +246,12 @@ START_TEST(test_png_lengths)
     clipcl_image *img = NULL;
     ck_assert_int_eq(clipcl_image_load_memory(png, n, "idat.png", &img), CLIPCL_ERR_FORMAT);
     ck_assert_msg(strstr(clipcl_errmsg(), "runs past the end") != NULL, "%s", clipcl_errmsg());
+    /* a file cut inside that chunk's first 12 bytes (length, type, 2 bytes of data): stb still
+       reads the length and would allocate 1.1 GB (finding 13, fuzz_image) */
+    for (size_t cut = at + 8; cut < at + 12; cut++) {
+        ck_assert_int_eq(clipcl_image_load_memory(png, cut, "cut.png", &img), CLIPCL_ERR_FORMAT);
+        ck_assert_msg(strstr(clipcl_errmsg(), "runs past the end") != NULL, "%s", clipcl_errmsg());
+    }
     /* the same with an honest length is just a corrupt (too short) image, refused by stb */
     png_chunk(png + at, "IDAT", idat, sizeof idat, sizeof idat);
     ck_assert(clipcl_image_load_memory(png, n, "idat.png", &img) != CLIPCL_OK);
