@@ -202,81 +202,74 @@ static clipcl_status load_layers(loader *L, tower *t, const char *prefix, int oa
     return CLIPCL_OK;
 }
 
-static clipcl_status load_text(loader *L)
+/* Tensor names of the two layouts: Hugging Face (CLIPModel) and OpenAI / open_clip. OpenAI
+ * stores the projections as [width, embed] (x @ proj), Hugging Face as [embed, width]. */
+typedef struct tower_names {
+    const char *embed, *cls, *pos, *pre_g, *pre_b; /* embed: token table or patch convolution */
+    const char *layers;                            /* prefix of the blocks */
+    const char *final_g, *final_b, *proj;
+} tower_names;
+
+static const tower_names hf_text = {"text_model.embeddings.token_embedding.weight", NULL,
+                                    "text_model.embeddings.position_embedding.weight", NULL, NULL, "text_model",
+                                    "text_model.final_layer_norm.weight", "text_model.final_layer_norm.bias",
+                                    "text_projection.weight"};
+static const tower_names oai_text = {"token_embedding.weight", NULL, "positional_embedding", NULL, NULL, "",
+                                     "ln_final.weight", "ln_final.bias", "text_projection"};
+static const tower_names hf_vit = {"vision_model.embeddings.patch_embedding.weight",
+                                   "vision_model.embeddings.class_embedding",
+                                   "vision_model.embeddings.position_embedding.weight",
+                                   "vision_model.pre_layrnorm.weight", "vision_model.pre_layrnorm.bias", "vision_model",
+                                   "vision_model.post_layernorm.weight", "vision_model.post_layernorm.bias",
+                                   "visual_projection.weight"};
+static const tower_names oai_vit = {"visual.conv1.weight", "visual.class_embedding", "visual.positional_embedding",
+                                    "visual.ln_pre.weight", "visual.ln_pre.bias", "visual.",
+                                    "visual.ln_post.weight", "visual.ln_post.bias", "visual.proj"};
+
+/* The parts both towers share after their embeddings: blocks, final LayerNorm, projection. */
+static clipcl_status load_tail(loader *L, tower *t, const tower_names *n, int oai)
 {
+    const tower_cfg *c = &t->c;
+    const int E = L->m->cfg.embed_dim;
+    clipcl_status st;
+    if ((st = load_layers(L, t, n->layers, oai)) ||
+        (st = upload(L, &t->final_g, n->final_g, 1, c->width, 0, 0, 0)) ||
+        (st = upload(L, &t->final_b, n->final_b, 1, c->width, 0, 0, 0)) ||
+        (st = oai ? upload_wt(L, &t->proj, n->proj, c->width, E) : upload_w(L, &t->proj, n->proj, 2, E, c->width, 0, 0)))
+        return st;
+    return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
+}
+
+static clipcl_status load_text(loader *L, int oai)
+{
+    const tower_names *n = oai ? &oai_text : &hf_text;
     tower *t = &L->m->text;
     const tower_cfg *c = &t->c;
     clipcl_status st;
     t->kind = TOWER_TEXT;
     t->tokens = c->ctx;
-    if ((st = upload_w(L, &t->tok_emb, "text_model.embeddings.token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
-        (st = upload(L, &t->pos_emb, "text_model.embeddings.position_embedding.weight", 2, c->ctx, c->width, 0, 0)) ||
-        (st = load_layers(L, t, "text_model", 0)) ||
-        (st = upload(L, &t->final_g, "text_model.final_layer_norm.weight", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->final_b, "text_model.final_layer_norm.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload_w(L, &t->proj, "text_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
+    if ((st = upload_w(L, &t->tok_emb, n->embed, 2, c->vocab, c->width, 0, 0)) ||
+        (st = upload(L, &t->pos_emb, n->pos, 2, c->ctx, c->width, 0, 0)))
         return st;
-    return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
+    return load_tail(L, t, n, oai);
 }
 
-static clipcl_status load_vision(loader *L)
+static clipcl_status load_vit(loader *L, int oai)
 {
+    const tower_names *n = oai ? &oai_vit : &hf_vit;
     tower *t = &L->m->vision;
     const tower_cfg *c = &t->c;
     const int G = c->image_size / c->patch_size, P = c->patch_size;
     clipcl_status st;
     t->kind = TOWER_VIT;
     t->tokens = G * G + 1;
-    if ((st = upload_w(L, &t->patch_w, "vision_model.embeddings.patch_embedding.weight", 4, c->width, c->channels, P,
-                       P)) ||
-        (st = upload(L, &t->cls, "vision_model.embeddings.class_embedding", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->pos_emb, "vision_model.embeddings.position_embedding.weight", 2, t->tokens, c->width, 0,
-                     0)) ||
-        (st = upload(L, &t->pre_g, "vision_model.pre_layrnorm.weight", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->pre_b, "vision_model.pre_layrnorm.bias", 1, c->width, 0, 0, 0)) ||
-        (st = load_layers(L, t, "vision_model", 0)) ||
-        (st = upload(L, &t->final_g, "vision_model.post_layernorm.weight", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->final_b, "vision_model.post_layernorm.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload_w(L, &t->proj, "visual_projection.weight", 2, L->m->cfg.embed_dim, c->width, 0, 0)))
+    if ((st = upload_w(L, &t->patch_w, n->embed, 4, c->width, c->channels, P, P)) ||
+        (st = upload(L, &t->cls, n->cls, 1, c->width, 0, 0, 0)) ||
+        (st = upload(L, &t->pos_emb, n->pos, 2, t->tokens, c->width, 0, 0)) ||
+        (st = upload(L, &t->pre_g, n->pre_g, 1, c->width, 0, 0, 0)) ||
+        (st = upload(L, &t->pre_b, n->pre_b, 1, c->width, 0, 0, 0)))
         return st;
-    return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
-}
-
-static clipcl_status load_text_oai(loader *L)
-{
-    tower *t = &L->m->text;
-    const tower_cfg *c = &t->c;
-    clipcl_status st;
-    t->kind = TOWER_TEXT;
-    t->tokens = c->ctx;
-    if ((st = upload_w(L, &t->tok_emb, "token_embedding.weight", 2, c->vocab, c->width, 0, 0)) ||
-        (st = upload(L, &t->pos_emb, "positional_embedding", 2, c->ctx, c->width, 0, 0)) ||
-        (st = load_layers(L, t, "", 1)) || (st = upload(L, &t->final_g, "ln_final.weight", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->final_b, "ln_final.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload_wt(L, &t->proj, "text_projection", c->width, L->m->cfg.embed_dim)))
-        return st;
-    return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
-}
-
-static clipcl_status load_vit_oai(loader *L)
-{
-    tower *t = &L->m->vision;
-    const tower_cfg *c = &t->c;
-    const int G = c->image_size / c->patch_size, P = c->patch_size;
-    clipcl_status st;
-    t->kind = TOWER_VIT;
-    t->tokens = G * G + 1;
-    if ((st = upload_w(L, &t->patch_w, "visual.conv1.weight", 4, c->width, c->channels, P, P)) ||
-        (st = upload(L, &t->cls, "visual.class_embedding", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->pos_emb, "visual.positional_embedding", 2, t->tokens, c->width, 0, 0)) ||
-        (st = upload(L, &t->pre_g, "visual.ln_pre.weight", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->pre_b, "visual.ln_pre.bias", 1, c->width, 0, 0, 0)) ||
-        (st = load_layers(L, t, "visual.", 1)) ||
-        (st = upload(L, &t->final_g, "visual.ln_post.weight", 1, c->width, 0, 0, 0)) ||
-        (st = upload(L, &t->final_b, "visual.ln_post.bias", 1, c->width, 0, 0, 0)) ||
-        (st = upload_wt(L, &t->proj, "visual.proj", c->width, L->m->cfg.embed_dim)))
-        return st;
-    return ops_attn_create(&L->m->ctx->k, c->width / c->heads, &t->attn);
+    return load_tail(L, t, n, oai);
 }
 
 /* ---------------------------------------------------------------- ResNet */
@@ -633,10 +626,10 @@ clipcl_status clipcl_model_load(clipcl_context *ctx, const char *dir, const clip
     m->vision.c = m->cfg.vision;
     m->text.present = p.load_text;
     m->vision.present = p.load_vision;
-    if (p.load_text && (st = oai ? load_text_oai(&L) : load_text(&L))) goto fail;
+    if (p.load_text && (st = load_text(&L, oai))) goto fail;
     if (p.load_vision) {
         if (m->arch.vision_kind == ARCH_RESNET) st = load_resnet(&L);
-        else st = oai ? load_vit_oai(&L) : load_vision(&L);
+        else st = load_vit(&L, oai);
         if (st) goto fail;
     }
     fill_info(m);
