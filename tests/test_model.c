@@ -219,6 +219,14 @@ static char *model_copy(void)
     return d;
 }
 
+/* Rewrites dir/model.safetensors through `edit`. */
+static void rewrite_weights(const char *dir, tu_st_edit edit, void *arg)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    tu_st_rewrite(p, edit, arg);
+}
+
 static void write_text(const char *dir, const char *name, const char *text)
 {
     char p[4096];
@@ -227,32 +235,6 @@ static void write_text(const char *dir, const char *name, const char *text)
     ck_assert(f != NULL);
     fputs(text, f);
     fclose(f);
-}
-
-/* Rewrites dir/model.safetensors through `edit`, which may change the tensor list. */
-typedef void (*edit_fn)(st_tensor *ts, int *n, void *arg);
-static void rewrite_weights(const char *dir, edit_fn edit, void *arg)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    st_file *f;
-    ck_assert(st_open(p, &f) == CLIPCL_OK);
-    int n = f->n;
-    st_tensor *ts = malloc((size_t)(n + 1) * sizeof *ts);
-    for (int i = 0; i < n; i++) {
-        ts[i] = f->tensors[i];
-        uint8_t *copy = malloc(ts[i].nbytes ? ts[i].nbytes : 1);
-        memcpy(copy, ts[i].data, ts[i].nbytes);
-        ts[i].data = copy;
-    }
-    edit(ts, &n, arg);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.new", p);
-    ck_assert_msg(st_write(tmp, ts, n) == CLIPCL_OK, "%s", clipcl_errmsg());
-    ck_assert(rename(tmp, p) == 0);
-    for (int i = 0; i < n; i++) free((void *)ts[i].data);
-    free(ts);
-    st_close(f);
 }
 
 static void expect_load_error(const char *dir, clipcl_status want, const char *n1, const char *n2)
@@ -265,50 +247,6 @@ static void expect_load_error(const char *dir, clipcl_status want, const char *n
     if (n2) ck_assert_msg(strstr(clipcl_errmsg(), n2), "message '%s' lacks '%s'", clipcl_errmsg(), n2);
 }
 
-static void drop_tensor(st_tensor *ts, int *n, void *arg)
-{
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(ts[i].name, arg)) {
-            free((void *)ts[i].data);
-            memmove(ts + i, ts + i + 1, (size_t)(*n - i - 1) * sizeof *ts);
-            (*n)--;
-            return;
-        }
-    ck_abort_msg("no tensor %s", (const char *)arg);
-}
-
-static void reshape_tensor(st_tensor *ts, int *n, void *arg)
-{
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(ts[i].name, arg)) {
-            ts[i].ndim = 2; /* [128, 32] -> [32, 128]: same bytes, wrong shape */
-            int64_t t = ts[i].shape[0];
-            ts[i].shape[0] = ts[i].shape[1];
-            ts[i].shape[1] = t;
-            return;
-        }
-    ck_abort_msg("no tensor %s", (const char *)arg);
-}
-
-static void to_half(st_tensor *ts, int *n, void *arg)
-{
-    int bf16 = *(int *)arg;
-    for (int i = 0; i < *n; i++) {
-        float *src = (float *)ts[i].data;
-        uint16_t *h = malloc((size_t)ts[i].numel * 2 + 1);
-        for (int64_t k = 0; k < ts[i].numel; k++) {
-            uint32_t bits;
-            memcpy(&bits, &src[k], 4);
-            /* bf16: round to nearest even */
-            h[k] = bf16 ? (uint16_t)((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) : st_f32_to_f16(src[k]);
-        }
-        free(src);
-        ts[i].data = (const uint8_t *)h;
-        ts[i].dtype = bf16 ? ST_BF16 : ST_F16;
-        ts[i].nbytes = (size_t)ts[i].numel * 2;
-    }
-}
-
 START_TEST(test_half_precision_weights)
 {
     /* F16 and BF16 files load and land near the fp32 reference (the weights themselves are
@@ -316,7 +254,7 @@ START_TEST(test_half_precision_weights)
     const double tols[2] = {2e-3, 2e-2};
     for (int bf16 = 0; bf16 < 2; bf16++) {
         char *d = model_copy();
-        rewrite_weights(d, to_half, &bf16);
+        rewrite_weights(d, tu_st_to_half, &bf16);
         fixture f;
         fixture_open(&f, "tiny-quickgelu");
         clipcl_model *m = load(d, 0);
@@ -368,11 +306,11 @@ START_TEST(test_broken_folders)
     write_text(d, "config.json", cfg);
 
     /* weights: missing tensor, wrong shape */
-    rewrite_weights(d, drop_tensor, "vision_model.post_layernorm.bias");
+    rewrite_weights(d, tu_st_drop, "vision_model.post_layernorm.bias");
     expect_load_error(d, CLIPCL_ERR_MODEL, "missing tensor 'vision_model.post_layernorm.bias'", NULL);
     free(d);
     d = model_copy();
-    rewrite_weights(d, reshape_tensor, "text_model.encoder.layers.1.mlp.fc1.weight");
+    rewrite_weights(d, tu_st_swap_2d, "text_model.encoder.layers.1.mlp.fc1.weight");
     expect_load_error(d, CLIPCL_ERR_MODEL, "text_model.encoder.layers.1.mlp.fc1.weight", "shape [32, 128]");
 
     /* truncated file, header length beyond the file, missing weights file */

@@ -254,79 +254,18 @@ static void edit_text(const char *dir, const char *name, const char *orig, const
     free(out);
 }
 
-typedef void (*edit_fn)(st_tensor *ts, int *n, void *arg);
-static void rewrite_weights(const char *dir, edit_fn edit, void *arg)
+static void rewrite_weights(const char *dir, tu_st_edit edit, void *arg)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/open_clip_model.safetensors", dir);
-    st_file *f;
-    ck_assert(st_open(p, &f) == CLIPCL_OK);
-    int n = f->n;
-    st_tensor *ts = malloc((size_t)(n + 1) * sizeof *ts);
-    for (int i = 0; i < n; i++) {
-        ts[i] = f->tensors[i];
-        uint8_t *copy = malloc(ts[i].nbytes ? ts[i].nbytes : 1);
-        memcpy(copy, ts[i].data, ts[i].nbytes);
-        ts[i].data = copy;
-    }
-    edit(ts, &n, arg);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.new", p);
-    ck_assert_msg(st_write(tmp, ts, n) == CLIPCL_OK, "%s", clipcl_errmsg());
-    ck_assert(rename(tmp, p) == 0);
-    for (int i = 0; i < n; i++) free((void *)ts[i].data);
-    free(ts);
-    st_close(f);
-}
-
-static st_tensor *find(st_tensor *ts, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(ts[i].name, name)) return &ts[i];
-    ck_abort_msg("no tensor %s", name);
-    return NULL;
-}
-
-static void drop_tensor(st_tensor *ts, int *n, void *arg)
-{
-    st_tensor *t = find(ts, *n, arg);
-    free((void *)t->data);
-    memmove(t, t + 1, (size_t)(ts + *n - t - 1) * sizeof *ts);
-    (*n)--;
-}
-
-static void transpose_2d(st_tensor *ts, int *n, void *arg)
-{
-    st_tensor *t = find(ts, *n, arg);
-    int64_t a = t->shape[0];
-    t->shape[0] = t->shape[1];
-    t->shape[1] = a;
+    tu_st_rewrite(p, edit, arg);
 }
 
 static void negative_var(st_tensor *ts, int *n, void *arg)
 {
-    st_tensor *t = find(ts, *n, arg);
+    st_tensor *t = tu_st_find(ts, *n, arg);
     float v = -0.5f;
     memcpy((void *)(t->data + 4), &v, 4); /* channel 1 */
-}
-
-static void to_half(st_tensor *ts, int *n, void *arg)
-{
-    int bf16 = *(int *)arg;
-    for (int i = 0; i < *n; i++) {
-        if (ts[i].dtype != ST_F32) continue; /* num_batches_tracked stays I64 */
-        float *src = (float *)ts[i].data;
-        uint16_t *h = malloc((size_t)ts[i].numel * 2 + 1);
-        for (int64_t k = 0; k < ts[i].numel; k++) {
-            uint32_t bits;
-            memcpy(&bits, &src[k], 4);
-            h[k] = bf16 ? (uint16_t)((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) : st_f32_to_f16(src[k]);
-        }
-        free(src);
-        ts[i].data = (const uint8_t *)h;
-        ts[i].dtype = bf16 ? ST_BF16 : ST_F16;
-        ts[i].nbytes = (size_t)ts[i].numel * 2;
-    }
 }
 
 START_TEST(test_half_precision)
@@ -334,7 +273,7 @@ START_TEST(test_half_precision)
     const double tols[2] = {3e-3, 3e-2};
     for (int bf16 = 0; bf16 < 2; bf16++) {
         char *d = fixture_copy("tiny-rn", 1);
-        rewrite_weights(d, to_half, &bf16);
+        rewrite_weights(d, tu_st_to_half, &bf16);
         fixture f;
         fixture_open(&f, "tiny-rn");
         clipcl_model *m = load(d, 0);
@@ -408,19 +347,19 @@ START_TEST(test_broken_weights)
 {
     struct {
         const char *fixture;
-        edit_fn edit;
+        tu_st_edit edit;
         const char *tensor, *msg;
     } cs[] = {
-        {"tiny-rn", drop_tensor, "visual.layer3.0.downsample.1.running_var", "missing tensor"},
-        {"tiny-rn", drop_tensor, "visual.attnpool.q_proj.bias", "missing tensor"},
-        {"tiny-rn", drop_tensor, "visual.bn2.weight", "missing tensor"},
-        {"tiny-rn", transpose_2d, "visual.attnpool.c_proj.weight", "shape [256, 32]"},
+        {"tiny-rn", tu_st_drop, "visual.layer3.0.downsample.1.running_var", "missing tensor"},
+        {"tiny-rn", tu_st_drop, "visual.attnpool.q_proj.bias", "missing tensor"},
+        {"tiny-rn", tu_st_drop, "visual.bn2.weight", "missing tensor"},
+        {"tiny-rn", tu_st_swap_2d, "visual.attnpool.c_proj.weight", "shape [256, 32]"},
         {"tiny-rn", negative_var, "visual.layer2.0.bn1.running_var", "running_var"},
-        {"tiny-rn", transpose_2d, "transformer.resblocks.1.attn.in_proj_weight", "shape [32, 96]"},
-        {"tiny-rn", drop_tensor, "logit_scale", "missing tensor"},
-        {"tiny-vit-openai", drop_tensor, "visual.proj", "missing tensor"},
-        {"tiny-vit-openai", drop_tensor, "visual.transformer.resblocks.1.ln_2.bias", "missing tensor"},
-        {"tiny-vit-openai", transpose_2d, "text_projection", "shape [24, 32]"},
+        {"tiny-rn", tu_st_swap_2d, "transformer.resblocks.1.attn.in_proj_weight", "shape [32, 96]"},
+        {"tiny-rn", tu_st_drop, "logit_scale", "missing tensor"},
+        {"tiny-vit-openai", tu_st_drop, "visual.proj", "missing tensor"},
+        {"tiny-vit-openai", tu_st_drop, "visual.transformer.resblocks.1.ln_2.bias", "missing tensor"},
+        {"tiny-vit-openai", tu_st_swap_2d, "text_projection", "shape [24, 32]"},
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
         char *d = fixture_copy(cs[i].fixture, 1);

@@ -236,3 +236,73 @@ void tu_lib_text(tu_lib *l, const char *text, float *emb)
                   "%s", clipcl_errmsg());
     ck_assert_msg(clipcl_encode_texts(l->model, ids, 1, emb) == CLIPCL_OK, "%s", clipcl_errmsg());
 }
+
+void tu_st_rewrite(const char *path, tu_st_edit edit, void *arg)
+{
+    st_file *f;
+    ck_assert_msg(st_open(path, &f) == CLIPCL_OK, "%s", clipcl_errmsg());
+    int n = f->n;
+    st_tensor *ts = malloc((size_t)(n + 1) * sizeof *ts);
+    ck_assert(ts != NULL);
+    for (int i = 0; i < n; i++) {
+        ts[i] = f->tensors[i];
+        uint8_t *copy = malloc(ts[i].nbytes ? ts[i].nbytes : 1);
+        ck_assert(copy != NULL);
+        memcpy(copy, ts[i].data, ts[i].nbytes);
+        ts[i].data = copy;
+    }
+    edit(ts, &n, arg);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    ck_assert_msg(st_write(tmp, ts, n) == CLIPCL_OK, "%s", clipcl_errmsg());
+    ck_assert(rename(tmp, path) == 0);
+    for (int i = 0; i < n; i++) free((void *)ts[i].data);
+    free(ts);
+    st_close(f);
+}
+
+st_tensor *tu_st_find(st_tensor *ts, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(ts[i].name, name)) return &ts[i];
+    ck_abort_msg("no tensor %s", name);
+    return NULL;
+}
+
+void tu_st_drop(st_tensor *ts, int *n, void *name)
+{
+    st_tensor *t = tu_st_find(ts, *n, name);
+    free((void *)t->data);
+    memmove(t, t + 1, (size_t)(ts + *n - t - 1) * sizeof *ts);
+    (*n)--;
+}
+
+void tu_st_swap_2d(st_tensor *ts, int *n, void *name)
+{
+    st_tensor *t = tu_st_find(ts, *n, name);
+    ck_assert_int_eq(t->ndim, 2);
+    int64_t a = t->shape[0];
+    t->shape[0] = t->shape[1];
+    t->shape[1] = a;
+}
+
+void tu_st_to_half(st_tensor *ts, int *n, void *arg)
+{
+    int bf16 = *(int *)arg;
+    for (int i = 0; i < *n; i++) {
+        if (ts[i].dtype != ST_F32) continue; /* e.g. num_batches_tracked stays I64 */
+        float *src = (float *)ts[i].data;
+        uint16_t *h = malloc((size_t)ts[i].numel * 2 + 1);
+        ck_assert(h != NULL);
+        for (int64_t k = 0; k < ts[i].numel; k++) {
+            uint32_t bits;
+            memcpy(&bits, &src[k], 4);
+            /* bf16: round to nearest even */
+            h[k] = bf16 ? (uint16_t)((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) : st_f32_to_f16(src[k]);
+        }
+        free(src);
+        ts[i].data = (const uint8_t *)h;
+        ts[i].dtype = bf16 ? ST_BF16 : ST_F16;
+        ts[i].nbytes = (size_t)ts[i].numel * 2;
+    }
+}

@@ -8,6 +8,7 @@
 #include <check.h>
 
 #include "clipcl.h"
+#include "st.h"
 
 /* Path under tests/data (static buffer per call site is not needed: caller gives buf). */
 const char *tu_data(char *buf, size_t cap, const char *rel);
@@ -32,6 +33,17 @@ void tu_lib_close(tu_lib *l);
 /* One image file or one text, through preprocessing/tokenizing, to its embedding (E floats). */
 void tu_lib_image(tu_lib *l, const char *path, float *emb);
 void tu_lib_text(tu_lib *l, const char *text, float *emb);
+/* Rewrites a safetensors file through `edit`, which gets a private copy of every tensor
+ * (data malloc'd, room for one more entry) and may change, add or drop them. */
+typedef void (*tu_st_edit)(st_tensor *ts, int *n, void *arg);
+void tu_st_rewrite(const char *path, tu_st_edit edit, void *arg);
+/* Edits for tu_st_rewrite; arg is a tensor name (const char *), or for to_half a pointer to
+ * an int, 1 for BF16 and 0 for F16 (every F32 tensor converted, others kept). A missing tensor
+ * fails the test. */
+void tu_st_drop(st_tensor *ts, int *n, void *name);
+void tu_st_swap_2d(st_tensor *ts, int *n, void *name); /* [a, b] -> [b, a], same bytes */
+void tu_st_to_half(st_tensor *ts, int *n, void *bf16);
+st_tensor *tu_st_find(st_tensor *ts, int n, const char *name);
 /* Runs a suite with the Check runner; returns the process exit status (0 when all pass). */
 int tu_run_suite(Suite *s);
 /* Runs a shell command; *out (if not NULL) receives its stdout (malloc'd, NUL-terminated).
