@@ -18,43 +18,6 @@ static clipcl_context *ctx;
 static void setup(void) { ctx = tu_context(); }
 static void teardown(void) { clipcl_context_free(ctx); }
 
-typedef struct fixture {
-    st_file *ref;
-    int nt, ni;
-    const int32_t *ids;
-    float *pix;
-} fixture;
-
-static void fixture_open(fixture *f, const char *name)
-{
-    char path[4096], rel[256];
-    snprintf(rel, sizeof rel, "%s/reference.safetensors", name);
-    ck_assert_msg(st_open(tu_data(path, sizeof path, rel), &f->ref) == CLIPCL_OK, "%s", clipcl_errmsg());
-    const st_tensor *ids = st_find(f->ref, "input_ids"), *pix = st_find(f->ref, "pixel_values");
-    ck_assert(ids && pix && ids->dtype == ST_I32 && pix->dtype == ST_F32);
-    f->nt = (int)ids->shape[0];
-    f->ni = (int)pix->shape[0];
-    f->ids = (const int32_t *)ids->data;
-    f->pix = malloc(pix->nbytes);
-    memcpy(f->pix, pix->data, pix->nbytes);
-}
-
-static void fixture_close(fixture *f)
-{
-    st_close(f->ref);
-    free(f->pix);
-}
-
-static float *ref_tensor(const fixture *f, const char *name, size_t *n)
-{
-    const st_tensor *t = st_find(f->ref, name);
-    ck_assert_msg(t && t->dtype == ST_F32, "reference lacks %s", name);
-    float *x = malloc(t->nbytes);
-    memcpy(x, t->data, t->nbytes);
-    *n = (size_t)t->numel;
-    return x;
-}
-
 static int precision = CLIPCL_PRECISION_FP32;
 
 static clipcl_model *load(const char *dir, int max_batch)
@@ -68,22 +31,13 @@ static clipcl_model *load(const char *dir, int max_batch)
     return m;
 }
 
-static void compare(const fixture *f, const char *name, const float *got, double tol)
-{
-    size_t n;
-    float *want = ref_tensor(f, name, &n);
-    double e = tu_max_rel(got, want, n);
-    ck_assert_msg(e <= tol, "%s: max rel err %.3g > %.1g", name, e, tol);
-    free(want);
-}
-
 /* Runs both towers on the fixture inputs and compares every output the reference holds. */
 static void check_fixture(const char *name, const char *model_dir, int max_batch, double tol)
 {
     char dir[4096];
     if (!model_dir) model_dir = tu_data(dir, sizeof dir, name);
-    fixture f;
-    fixture_open(&f, name);
+    tu_fixture f;
+    tu_fixture_open(&f, name);
     clipcl_model *m = load(model_dir, max_batch);
     const clipcl_model_info *info = clipcl_model_get_info(m);
     size_t E = (size_t)info->embed_dim, TW = (size_t)info->text_width, VW = (size_t)info->vision_width;
@@ -94,14 +48,14 @@ static void check_fixture(const char *name, const char *model_dir, int max_batch
     clipcl_outputs to = {t_emb, t_feat, t_pool, t_last}, vo = {v_emb, v_feat, v_pool, v_last};
     ck_assert_msg(clipcl_encode_texts_ex(m, f.ids, f.nt, &to) == CLIPCL_OK, "%s", clipcl_errmsg());
     ck_assert_msg(clipcl_encode_images_ex(m, f.pix, f.ni, &vo) == CLIPCL_OK, "%s", clipcl_errmsg());
-    compare(&f, "text.last_hidden_state", t_last, tol);
-    compare(&f, "text.pooled", t_pool, tol);
-    compare(&f, "text.features", t_feat, tol);
-    compare(&f, "text.embeds", t_emb, tol);
-    compare(&f, "vision.last_hidden_state", v_last, tol);
-    compare(&f, "vision.pooled", v_pool, tol);
-    compare(&f, "vision.features", v_feat, tol);
-    compare(&f, "vision.embeds", v_emb, tol);
+    tu_fixture_check(&f, "text.last_hidden_state", t_last, tol);
+    tu_fixture_check(&f, "text.pooled", t_pool, tol);
+    tu_fixture_check(&f, "text.features", t_feat, tol);
+    tu_fixture_check(&f, "text.embeds", t_emb, tol);
+    tu_fixture_check(&f, "vision.last_hidden_state", v_last, tol);
+    tu_fixture_check(&f, "vision.pooled", v_pool, tol);
+    tu_fixture_check(&f, "vision.features", v_feat, tol);
+    tu_fixture_check(&f, "vision.embeds", v_emb, tol);
     /* logits from the engine's embeddings and logit scale */
     float *logits = malloc((size_t)f.ni * f.nt * 4);
     for (int a = 0; a < f.ni; a++)
@@ -110,11 +64,11 @@ static void check_fixture(const char *name, const char *model_dir, int max_batch
             for (size_t k = 0; k < E; k++) d += (double)v_emb[a * E + k] * t_emb[b * E + k];
             logits[a * f.nt + b] = (float)(clipcl_model_logit_scale(m) * d);
         }
-    compare(&f, "logits_per_image", logits, tol);
+    tu_fixture_check(&f, "logits_per_image", logits, tol);
     free(logits), free(t_last), free(t_pool), free(t_feat), free(t_emb), free(v_last), free(v_pool), free(v_feat);
     free(v_emb);
     clipcl_model_free(m);
-    fixture_close(&f);
+    tu_fixture_close(&f);
 }
 
 START_TEST(test_tiny_quickgelu) { check_fixture("tiny-quickgelu", NULL, 0, TOL); }
@@ -160,8 +114,8 @@ END_TEST
 START_TEST(test_batch_invariance)
 {
     char dir[4096];
-    fixture f;
-    fixture_open(&f, "tiny-gelu");
+    tu_fixture f;
+    tu_fixture_open(&f, "tiny-gelu");
     clipcl_model *m = load(tu_data(dir, sizeof dir, "tiny-gelu"), 0);
     const size_t E = (size_t)clipcl_model_embed_dim(m), npix = clipcl_model_pixels_per_image(m);
     /* batch of 7: the 6 fixture images and image 2 again; 7 texts */
@@ -188,7 +142,7 @@ START_TEST(test_batch_invariance)
             identical ? "bit-identical" : "within 1e-6 (not bit-identical)");
     free(pix7), free(alone), free(batch);
     clipcl_model_free(m);
-    fixture_close(&f);
+    tu_fixture_close(&f);
 }
 END_TEST
 
@@ -255,18 +209,18 @@ START_TEST(test_half_precision_weights)
     for (int bf16 = 0; bf16 < 2; bf16++) {
         char *d = model_copy();
         rewrite_weights(d, tu_st_to_half, &bf16);
-        fixture f;
-        fixture_open(&f, "tiny-quickgelu");
+        tu_fixture f;
+        tu_fixture_open(&f, "tiny-quickgelu");
         clipcl_model *m = load(d, 0);
         size_t E = (size_t)clipcl_model_embed_dim(m);
         float *te = malloc(f.nt * E * 4), *ie = malloc(f.ni * E * 4);
         ck_assert(clipcl_encode_texts(m, f.ids, f.nt, te) == CLIPCL_OK);
         ck_assert(clipcl_encode_images(m, f.pix, f.ni, ie) == CLIPCL_OK);
-        compare(&f, "text.embeds", te, tols[bf16]);
-        compare(&f, "vision.embeds", ie, tols[bf16]);
+        tu_fixture_check(&f, "text.embeds", te, tols[bf16]);
+        tu_fixture_check(&f, "vision.embeds", ie, tols[bf16]);
         free(te), free(ie);
         clipcl_model_free(m);
-        fixture_close(&f);
+        tu_fixture_close(&f);
         tu_rmtree(d);
         free(d);
     }

@@ -37,53 +37,12 @@ static clipcl_model *load(const char *dir, int max_batch)
 
 /* ---------------------------------------------------------------- fixtures */
 
-typedef struct fixture {
-    st_file *ref;
-    int nt, ni;
-    int32_t *ids;
-    float *pix;
-} fixture;
-
-static void fixture_open(fixture *f, const char *name)
-{
-    char path[4096], rel[256];
-    snprintf(rel, sizeof rel, "%s/reference.safetensors", name);
-    ck_assert_msg(st_open(tu_data(path, sizeof path, rel), &f->ref) == CLIPCL_OK, "%s", clipcl_errmsg());
-    const st_tensor *ids = st_find(f->ref, "input_ids"), *pix = st_find(f->ref, "pixel_values");
-    ck_assert(ids && pix && ids->dtype == ST_I32 && pix->dtype == ST_F32);
-    f->nt = (int)ids->shape[0];
-    f->ni = (int)pix->shape[0];
-    f->ids = malloc(ids->nbytes);
-    memcpy(f->ids, ids->data, ids->nbytes);
-    f->pix = malloc(pix->nbytes);
-    memcpy(f->pix, pix->data, pix->nbytes);
-}
-
-static void fixture_close(fixture *f)
-{
-    st_close(f->ref);
-    free(f->ids);
-    free(f->pix);
-}
-
-static double compare(const fixture *f, const char *name, const float *got, double tol)
-{
-    const st_tensor *t = st_find(f->ref, name);
-    ck_assert_msg(t && t->dtype == ST_F32, "reference lacks %s", name);
-    float *want = malloc(t->nbytes);
-    memcpy(want, t->data, t->nbytes);
-    double e = tu_max_rel(got, want, (size_t)t->numel);
-    ck_assert_msg(e <= tol, "%s: max rel err %.3g > %.1g", name, e, tol);
-    free(want);
-    return e;
-}
-
 /* Both towers on the fixture's inputs; every output of its reference compared. */
 static void check_fixture(const char *name, const char *dir, int max_batch, double tol)
 {
     char d[4096];
-    fixture f;
-    fixture_open(&f, name);
+    tu_fixture f;
+    tu_fixture_open(&f, name);
     clipcl_model *m = load(dir ? dir : tu_data(d, sizeof d, name), max_batch);
     const size_t E = (size_t)clipcl_model_embed_dim(m);
     float *tf = malloc(f.nt * E * 4), *te = malloc(f.nt * E * 4), *vf = malloc(f.ni * E * 4), *ve = malloc(f.ni * E * 4);
@@ -91,10 +50,10 @@ static void check_fixture(const char *name, const char *dir, int max_batch, doub
     ck_assert_msg(clipcl_encode_texts_ex(m, f.ids, f.nt, &to) == CLIPCL_OK, "%s", clipcl_errmsg());
     ck_assert_msg(clipcl_encode_images_ex(m, f.pix, f.ni, &vo) == CLIPCL_OK, "%s", clipcl_errmsg());
     double e[6];
-    e[0] = compare(&f, "text.features", tf, tol);
-    e[1] = compare(&f, "text.embeds", te, tol);
-    e[2] = compare(&f, "vision.features", vf, tol);
-    e[3] = compare(&f, "vision.embeds", ve, tol);
+    e[0] = tu_fixture_check(&f, "text.features", tf, tol);
+    e[1] = tu_fixture_check(&f, "text.embeds", te, tol);
+    e[2] = tu_fixture_check(&f, "vision.features", vf, tol);
+    e[3] = tu_fixture_check(&f, "vision.embeds", ve, tol);
     float *logits = malloc((size_t)f.ni * f.nt * 4), *probs = malloc((size_t)f.ni * f.nt * 4);
     for (int a = 0; a < f.ni; a++) {
         double mx = -INFINITY, sum = 0;
@@ -107,13 +66,13 @@ static void check_fixture(const char *name, const char *dir, int max_batch, doub
         for (int b = 0; b < f.nt; b++) sum += exp(logits[a * f.nt + b] - mx);
         for (int b = 0; b < f.nt; b++) probs[a * f.nt + b] = (float)(exp(logits[a * f.nt + b] - mx) / sum);
     }
-    e[4] = compare(&f, "logits_per_image", logits, tol);
-    e[5] = compare(&f, "probs_per_image", probs, tol);
+    e[4] = tu_fixture_check(&f, "logits_per_image", logits, tol);
+    e[5] = tu_fixture_check(&f, "probs_per_image", probs, tol);
     fprintf(stderr, "%s (batch %d): text.features %.2e text.embeds %.2e vision.features %.2e vision.embeds %.2e "
                     "logits %.2e probs %.2e\n", name, max_batch, e[0], e[1], e[2], e[3], e[4], e[5]);
     free(tf), free(te), free(vf), free(ve), free(logits), free(probs);
     clipcl_model_free(m);
-    fixture_close(&f);
+    tu_fixture_close(&f);
 }
 
 START_TEST(test_tiny_rn) { check_fixture("tiny-rn", NULL, 0, TOL); }
@@ -274,18 +233,18 @@ START_TEST(test_half_precision)
     for (int bf16 = 0; bf16 < 2; bf16++) {
         char *d = fixture_copy("tiny-rn", 1);
         rewrite_weights(d, tu_st_to_half, &bf16);
-        fixture f;
-        fixture_open(&f, "tiny-rn");
+        tu_fixture f;
+        tu_fixture_open(&f, "tiny-rn");
         clipcl_model *m = load(d, 0);
         size_t E = (size_t)clipcl_model_embed_dim(m);
         float *te = malloc(f.nt * E * 4), *ie = malloc(f.ni * E * 4);
         ck_assert(clipcl_encode_texts(m, f.ids, f.nt, te) == CLIPCL_OK);
         ck_assert(clipcl_encode_images(m, f.pix, f.ni, ie) == CLIPCL_OK);
-        double et = compare(&f, "text.embeds", te, tols[bf16]), ei = compare(&f, "vision.embeds", ie, tols[bf16]);
+        double et = tu_fixture_check(&f, "text.embeds", te, tols[bf16]), ei = tu_fixture_check(&f, "vision.embeds", ie, tols[bf16]);
         fprintf(stderr, "tiny-rn %s weights: text.embeds %.2e vision.embeds %.2e\n", bf16 ? "BF16" : "F16", et, ei);
         free(te), free(ie);
         clipcl_model_free(m);
-        fixture_close(&f);
+        tu_fixture_close(&f);
         tu_rmtree(d);
         free(d);
     }

@@ -306,3 +306,47 @@ void tu_st_to_half(st_tensor *ts, int *n, void *arg)
         ts[i].nbytes = (size_t)ts[i].numel * 2;
     }
 }
+
+void tu_fixture_open(tu_fixture *f, const char *name)
+{
+    char path[4096], rel[256];
+    snprintf(rel, sizeof rel, "%s/reference.safetensors", name);
+    ck_assert_msg(st_open(tu_data(path, sizeof path, rel), &f->ref) == CLIPCL_OK, "%s", clipcl_errmsg());
+    const st_tensor *ids = st_find(f->ref, "input_ids"), *pix = st_find(f->ref, "pixel_values");
+    ck_assert(ids && pix && ids->dtype == ST_I32 && pix->dtype == ST_F32);
+    f->nt = (int)ids->shape[0];
+    f->ni = (int)pix->shape[0];
+    f->ids = malloc(ids->nbytes);
+    f->pix = malloc(pix->nbytes);
+    ck_assert(f->ids && f->pix);
+    memcpy(f->ids, ids->data, ids->nbytes);
+    memcpy(f->pix, pix->data, pix->nbytes);
+}
+
+void tu_fixture_close(tu_fixture *f)
+{
+    st_close(f->ref);
+    free(f->ids);
+    free(f->pix);
+}
+
+float *tu_fixture_ref(const tu_fixture *f, const char *name, size_t *n)
+{
+    const st_tensor *t = st_find(f->ref, name);
+    ck_assert_msg(t && t->dtype == ST_F32, "reference lacks %s", name);
+    float *x = malloc(t->nbytes);
+    ck_assert(x != NULL);
+    memcpy(x, t->data, t->nbytes);
+    if (n) *n = (size_t)t->numel;
+    return x;
+}
+
+double tu_fixture_check(const tu_fixture *f, const char *name, const float *got, double tol)
+{
+    size_t n;
+    float *want = tu_fixture_ref(f, name, &n);
+    double e = tu_max_rel(got, want, n);
+    ck_assert_msg(e <= tol, "%s: max rel err %.3g > %.1g", name, e, tol);
+    free(want);
+    return e;
+}

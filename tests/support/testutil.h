@@ -44,6 +44,21 @@ void tu_st_drop(st_tensor *ts, int *n, void *name);
 void tu_st_swap_2d(st_tensor *ts, int *n, void *name); /* [a, b] -> [b, a], same bytes */
 void tu_st_to_half(st_tensor *ts, int *n, void *bf16);
 st_tensor *tu_st_find(st_tensor *ts, int n, const char *name);
+/* A fixture's reference.safetensors (tests/data/<name>/): its input_ids and pixel_values
+ * (copies the caller may change), and each reference output by name. */
+typedef struct tu_fixture {
+    st_file *ref;
+    int nt, ni; /* texts, images */
+    int32_t *ids;
+    float *pix;
+} tu_fixture;
+void tu_fixture_open(tu_fixture *f, const char *name);
+void tu_fixture_close(tu_fixture *f);
+/* A copy of reference tensor `name` (F32); *n gets its element count. Fails when absent. */
+float *tu_fixture_ref(const tu_fixture *f, const char *name, size_t *n);
+/* Fails the test when got differs from reference `name` by more than tol (max |a-b| / max |b|);
+ * returns that error. */
+double tu_fixture_check(const tu_fixture *f, const char *name, const float *got, double tol);
 /* Runs a suite with the Check runner; returns the process exit status (0 when all pass). */
 int tu_run_suite(Suite *s);
 /* Runs a shell command; *out (if not NULL) receives its stdout (malloc'd, NUL-terminated).
