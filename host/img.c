@@ -292,6 +292,18 @@ static void do_sniff(const uint8_t *d, size_t n, sniff *s)
     }
 }
 
+/* Past the whitespace and '#' comments before a PNM header number, as stb skips them. */
+static size_t pnm_skip_space(const uint8_t *d, size_t n, size_t pos)
+{
+    for (;;) {
+        while (pos < n && (d[pos] == ' ' || (d[pos] >= '\t' && d[pos] <= '\r')))
+            pos++;
+        if (pos >= n || d[pos] != '#') return pos;
+        while (pos < n && d[pos] != '\n' && d[pos] != '\r')
+            pos++;
+    }
+}
+
 /* stb 2.27 reads a PNM header's numbers into an int without an overflow check (undefined
  * behaviour for 2^31 and more, found by fuzz_image): the header is read here first, as stb
  * reads it, and refused when a number has more than 8 digits' worth of value. */
@@ -299,16 +311,7 @@ static int pnm_numbers_ok(const uint8_t *d, size_t n)
 {
     size_t pos = 2;
     for (int i = 0; i < 3; i++) {
-        for (;;) { /* whitespace and comments */
-            while (pos < n && (d[pos] == ' ' || (d[pos] >= '\t' && d[pos] <= '\r')))
-                pos++;
-            if (pos < n && d[pos] == '#') {
-                while (pos < n && d[pos] != '\n' && d[pos] != '\r')
-                    pos++;
-                continue;
-            }
-            break;
-        }
+        pos = pnm_skip_space(d, n, pos);
         uint32_t v = 0;
         while (pos < n && d[pos] >= '0' && d[pos] <= '9') {
             v = v * 10 + (uint32_t)(d[pos++] - '0');
@@ -326,16 +329,7 @@ static int pnm_complete(const uint8_t *d, size_t n, int w, int h, int ch)
     size_t pos = 2;
     uint64_t v[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++) {
-        for (;;) { /* whitespace and comments */
-            while (pos < n && (d[pos] == ' ' || (d[pos] >= '\t' && d[pos] <= '\r')))
-                pos++;
-            if (pos < n && d[pos] == '#') {
-                while (pos < n && d[pos] != '\n' && d[pos] != '\r')
-                    pos++;
-                continue;
-            }
-            break;
-        }
+        pos = pnm_skip_space(d, n, pos);
         if (pos >= n || d[pos] < '0' || d[pos] > '9')
             return 0;
         while (pos < n && d[pos] >= '0' && d[pos] <= '9' && v[i] < 1000000)
