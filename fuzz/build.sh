@@ -12,18 +12,18 @@ stb="$(for d in /usr/include/stb /usr/include /usr/local/include; do [ -f "$d/st
 [ -n "$stb" ] || { echo "build.sh: stb_image.h not found (Debian: libstb-dev)" >&2; exit 1; }
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -O2 -g $SAN -D_GNU_SOURCE -DCL_TARGET_OPENCL_VERSION=120 \
-  -I$root/include -I$root/host -I$root/host/cli -I$stb $(pkg-config --cflags libcjson libutf8proc zlib OpenCL)"
+  -I$root/include -I$root/host -I$root/host/cli -I$stb $(pkg-config --cflags libcjson libutf8proc zlib libjpeg OpenCL)"
 # Images above 4096 per side or 2^20 pixels are refused in this build (the library's limits are
 # 32768 and 2^28): the same checks, at sizes that decode in milliseconds.
 IMGDEF="-DIMG_LIMIT_SIDE=4096 -DIMG_LIMIT_PIXELS=1048576u"
-LIBS="$(pkg-config --libs libcjson libutf8proc zlib OpenCL) -lm"
+LIBS="$(pkg-config --libs libcjson libutf8proc zlib libjpeg OpenCL) -lm"
 
 # The embedded BPE vocabulary (tok.c's default tokenizer), as CMake generates it.
 "$CC" -O1 -o "$out/embedfile" "$root/cmake/embedfile.c"
 "$out/embedfile" "$out/embedded.c" bpe_vocab_gz "$root/host/data/bpe_simple_vocab_16e6.txt.gz"
 
 objs=()
-for src in host/err.c host/st.c host/cfg.c host/arch.c host/tok.c host/img.c host/img_resample.c \
+for src in host/err.c host/st.c host/cfg.c host/arch.c host/tok.c host/img.c host/img_jpeg.c host/img_resample.c \
            host/kcache.c host/cli/npy.c host/cli/index_file.c; do
   o="$out/obj/$(basename "${src%.c}").o"
   # The tokenizer's Unicode tables are binary-searched on every character: tracing those

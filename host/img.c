@@ -1,6 +1,7 @@
-/* img.c — image decoding (stb_image) with Pillow's modes, and the public image API.
+/* img.c — image decoding with Pillow's modes, and the public image API.
  *
- * stb_image decodes the pixels; the headers are read here too because OpenAI's pipeline
+ * JPEGs are decoded by libjpeg-turbo (img_jpeg.c), as Pillow decodes them; stb_image decodes
+ * every other format (it is built without its JPEG decoder). The headers are read here too because OpenAI's pipeline
  * depends on the mode Pillow opens a file in, which stb does not report (it expands
  * palettes and adds an alpha channel for tRNS chunks). The rules, taken from Pillow 12's
  * plugins (PngImagePlugin, GifImagePlugin, BmpImagePlugin, TgaImagePlugin):
@@ -20,10 +21,10 @@
  *       palette, else P; 16/24 bits RGB; 32 bits RGB unless BITFIELDS with an alpha mask
  *       in a ≥ 56-byte header (RGBA).
  * TGA   colour-mapped → P; grey → L; else from the channel count.
- * JPEG, PSD, PNM: from the channel count (grey L, else RGB; PSD RGBA only when some alpha
- *       is below 255). CMYK JPEGs are converted to RGB by stb before resizing, where Pillow
- *       resizes CMYK and converts after: JPEGs are only close, never exact, anyway (their
- *       IDCT and upsampling differ from libjpeg's).
+ * JPEG  L, RGB or CMYK from the component count (img_jpeg.c); a file is a JPEG when it starts
+ *       FF D8 FF, Pillow's test.
+ * PSD, PNM: from the channel count (grey L, else RGB; PSD RGBA only when some alpha is below
+ *       255).
  * Not matched: GIF first frames that do not cover the logical screen (outside them),
  * PNM with maxval other than 255, EXIF orientation (ignored by both, as in OpenAI's code). */
 #include <errno.h>
@@ -39,6 +40,7 @@
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
 #define STBI_NO_STDIO
+#define STBI_NO_JPEG
 #define STBI_NO_HDR
 #define STBI_NO_PIC
 #define STBI_NO_LINEAR
@@ -96,6 +98,7 @@ const char *img_mode_name(img_mode m)
     case IMG_MODE_P: return "P";
     case IMG_MODE_1: return "1";
     case IMG_MODE_I16: return "I;16";
+    case IMG_MODE_CMYK: return "CMYK";
     }
     return "?";
 }
@@ -108,7 +111,8 @@ static int mode_channels(img_mode m)
     case IMG_MODE_LA: return 2;
     case IMG_MODE_RGB:
     case IMG_MODE_P: return 3;
-    case IMG_MODE_RGBA: return 4;
+    case IMG_MODE_RGBA:
+    case IMG_MODE_CMYK: return 4;
     default: return 1;
     }
 }
@@ -239,18 +243,6 @@ static void sniff_bmp(const uint8_t *d, size_t n, sniff *s)
     }
 }
 
-/* stb takes a file for a JPEG when its SOI marker follows any number of 0xFF fill bytes;
- * the sniffing must agree, or stb decodes a JPEG that jpeg_tables_ok never saw. */
-static int jpeg_soi(const uint8_t *d, size_t n)
-{
-    size_t i = 1;
-    if (n < 2 || d[0] != 0xFF)
-        return 0;
-    while (i < n && d[i] == 0xFF)
-        i++;
-    return i < n && d[i] == 0xD8;
-}
-
 static void do_sniff(const uint8_t *d, size_t n, sniff *s)
 {
     memset(s, 0, sizeof *s);
@@ -277,7 +269,7 @@ static void do_sniff(const uint8_t *d, size_t n, sniff *s)
         sniff_gif(d, n, s);
     } else if (n >= 4 && !memcmp(d, "8BPS", 4)) {
         s->fmt = FMT_PSD;
-    } else if (jpeg_soi(d, n)) {
+    } else if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) {
         s->fmt = FMT_JPEG;
     } else if (n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6')) {
         s->fmt = FMT_PNM;
@@ -340,51 +332,6 @@ static int pnm_complete(const uint8_t *d, size_t n, int w, int h, int ch)
     return pos <= n && n - pos >= need;
 }
 
-/* stb 2.27 builds a Huffman table from a DHT segment without checking that its code counts
- * add up to at most 256, and then writes past the table (fixed in later stb releases).
- * Every DHT segment is checked here first, walking the markers and the entropy-coded data
- * between them. Returns 0 for a bad table. */
-static int jpeg_tables_ok(const uint8_t *d, size_t n)
-{
-    size_t pos = 0; /* fill bytes and SOI are walked like any marker */
-    while (pos + 1 < n) {
-        if (d[pos] != 0xFF) {
-            pos++; /* entropy-coded data (or garbage, which stb reports) */
-            continue;
-        }
-        unsigned m = d[pos + 1];
-        if (m == 0xFF) { /* fill byte */
-            pos++;
-            continue;
-        }
-        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
-            pos += 2; /* stuffed byte, TEM, SOI, RSTn: no length */
-            continue;
-        }
-        if (m == 0xD9 || pos + 4 > n)
-            return 1;
-        size_t len = (size_t)d[pos + 2] << 8 | d[pos + 3];
-        if (len < 2)
-            return 1; /* stb refuses it */
-        size_t end = pos + 2 + len < n ? pos + 2 + len : n;
-        if (m == 0xC4) {
-            /* as stb reads it: another table while the segment has bytes left, its 16 counts
-             * read even past the segment's end (bytes past the file read as 0) */
-            size_t q = pos + 4;
-            while (q < end) {
-                unsigned total = 0;
-                for (size_t i = q + 1; i < q + 17 && i < n; i++)
-                    total += d[i];
-                if (total > 256)
-                    return 0;
-                q += 17 + total;
-            }
-        }
-        pos += 2 + len;
-    }
-    return 1;
-}
-
 /* A memory source for stb's callback API that notes any attempt to read past the end. */
 typedef struct memsrc {
     const uint8_t *data;
@@ -433,7 +380,7 @@ static uint32_t rd32be(const uint8_t *p)
 }
 
 /* The width and height a header claims, for the formats that store them at fixed places
- * (JPEG and PNM are left to stb, which reports their sizes faithfully). */
+ * (PNM is left to stb, which reports its sizes faithfully). */
 static int header_size(const uint8_t *d, size_t n, img_format fmt, uint64_t *w, uint64_t *h)
 {
     switch (fmt) {
@@ -511,11 +458,8 @@ static const char *png_check(const uint8_t *d, size_t n)
 }
 
 /* The most pixels a complete file of each format can describe per byte, from its densest
- * encoding (stb_image reads no RLE BMP and no arithmetic-coded JPEG):
+ * encoding (stb_image reads no RLE BMP; JPEG's bound is in img_jpeg.c):
  *   PNG   1-bit pixels, deflate at its 1032:1 maximum: 8 × 1032
- *   JPEG  every 8×8 block of every component costs a bit at least (its DC code); the
- *         components' blocks cover at least half of the image's (sampling factors 4×1 and
- *         1×4): 1024
  *   GIF   LZW, 12-bit codes each expanding to at most 4096 pixels: 2731
  *   TGA, PSD  RLE packets of 128 pixels in 2 bytes or more: 64
  *   BMP   1-bit rows: 8;  PNM  binary, 1 byte per sample: 1
@@ -527,14 +471,12 @@ static uint64_t max_pixels_per_byte(img_format f)
 {
     switch (f) {
     case FMT_PNG: return 8 * 1032;
-    case FMT_JPEG: return 1024;
     case FMT_GIF: return 2731;
     case FMT_TGA:
     case FMT_PSD: return 64;
     case FMT_BMP: return 8;
-    case FMT_PNM: return 1;
+    default: return 1; /* PNM; JPEG has its own bound in img_jpeg.c */
     }
-    return 1;
 }
 
 /* Rearranges n pixels of `from` interleaved channels into `to` channels (in place when
@@ -583,11 +525,116 @@ static int all_opaque(const uint8_t *px, size_t n)
     return 1;
 }
 
+clipcl_status img_check_size(const char *name, const char *format, uint64_t w, uint64_t h,
+                             size_t file_bytes, uint64_t max_px_per_byte)
+{
+    if (w == 0 || h == 0)
+        return err_set(CLIPCL_ERR_FORMAT, "%s: bad %s image size %llu×%llu", name, format,
+                       (unsigned long long)w, (unsigned long long)h);
+    if (w > IMG_LIMIT_SIDE || h > IMG_LIMIT_SIDE || w * h > IMG_LIMIT_PIXELS)
+        return err_set(CLIPCL_ERR_LIMIT,
+                       "%s: %s header claims %llu×%llu pixels, beyond the limit of %d per side "
+                       "and %u pixels",
+                       name, format, (unsigned long long)w, (unsigned long long)h,
+                       IMG_LIMIT_SIDE, IMG_LIMIT_PIXELS);
+    if (max_px_per_byte && w * h > (uint64_t)file_bytes * max_px_per_byte)
+        return err_set(CLIPCL_ERR_FORMAT,
+                       "%s: %s header claims %llu×%llu pixels, more than a %zu-byte file can "
+                       "hold (truncated, or a decompression bomb)",
+                       name, format, (unsigned long long)w, (unsigned long long)h, file_bytes);
+    return CLIPCL_OK;
+}
+
+/* Every format but JPEG: checks what stb_image 2.27 does not, then decodes with it into
+ * *px (malloc'd: STBI_MALLOC) of *w × *h × *n values. */
+static clipcl_status stb_decode(const uint8_t *d, size_t size, const char *name,
+                                const sniff *s, int *w, int *h, int *n, void **px)
+{
+    clipcl_status st = CLIPCL_OK;
+    uint8_t *patched = NULL;
+    const char *fmt = format_name(s->fmt);
+
+    /* stb refuses some huge headers itself, but then tries the other formats and reports
+     * "unknown image type": read the claimed size first where the header is simple. */
+    uint64_t hw, hh;
+    if (header_size(d, size, s->fmt, &hw, &hh) && hw && hh &&
+        (st = img_check_size(name, fmt, hw, hh, size, 0)) != CLIPCL_OK)
+        return st;
+    if (size >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
+        const char *why = png_check(d, size);
+        if (why)
+            return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNG: %s", name, why);
+    }
+    if (s->fmt == FMT_PNM && !pnm_numbers_ok(d, size))
+        return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNM header (a number is too large)", name);
+    int len = (int)size, w1 = 0, h1 = 0, n1 = 0;
+    if (!stbi_info_from_memory(d, len, &w1, &h1, &n1)) {
+        const char *why = stbi_failure_reason();
+        if (why && !strcmp(why, "too large"))
+            return err_set(CLIPCL_ERR_LIMIT, "%s: image dimensions too large (stb_image: %s)",
+                           name, why);
+        return err_set(CLIPCL_ERR_FORMAT, "%s: not a readable image (stb_image: %s)", name,
+                       why ? why : "unknown");
+    }
+    if (w1 <= 0 || h1 <= 0)
+        return err_set(CLIPCL_ERR_FORMAT, "%s: bad image size %d×%d", name, w1, h1);
+    st = img_check_size(name, fmt, (uint64_t)w1, (uint64_t)h1, size, max_pixels_per_byte(s->fmt));
+    if (st != CLIPCL_OK)
+        return st;
+
+    if (s->gif_gce) {
+        patched = malloc(size);
+        if (!patched)
+            return err_set(CLIPCL_ERR_NOMEM, "%s: out of memory (%zu bytes)", name, size);
+        memcpy(patched, d, size);
+        patched[s->gif_gce] &= (uint8_t)~1u;
+        d = patched;
+    }
+
+    /* Decoding through callbacks reveals truncation: stb pads a short BMP, TGA, PNM or GIF
+     * with zeros and reports success, but it must ask for bytes past the end to do so. */
+    int w2 = 0, h2 = 0, n2 = 0;
+    memsrc src = {d, size, 0, 0};
+    stbi_io_callbacks io = {cb_read, cb_skip, cb_eof};
+    void *p = s->sixteen ? (void *)stbi_load_16_from_callbacks(&io, &src, &w2, &h2, &n2, 0)
+                         : (void *)stbi_load_from_callbacks(&io, &src, &w2, &h2, &n2, 0);
+    if (p && s->fmt == FMT_PNM && !pnm_complete(d, size, w2, h2, n2))
+        src.overrun = 1;
+    if (p && src.overrun) {
+        st = err_set(CLIPCL_ERR_FORMAT, "%s: truncated %s image (data ends before the pixels do)",
+                     name, fmt);
+        goto fail;
+    }
+    if (!p) {
+        const char *why = stbi_failure_reason();
+        if (why && !strcmp(why, "outofmem"))
+            st = err_set(CLIPCL_ERR_NOMEM, "%s: out of memory decoding a %d×%d %s image", name,
+                         w1, h1, fmt);
+        else
+            st = err_set(CLIPCL_ERR_FORMAT, "%s: corrupt or truncated %s image (stb_image: %s)",
+                         name, fmt, why ? why : "unknown");
+        goto fail;
+    }
+    if (w2 != w1 || h2 != h1 || n2 < 1 || n2 > 4) {
+        st = err_set(CLIPCL_ERR_FORMAT, "%s: %s header says %d×%d, decoded %d×%d×%d", name, fmt,
+                     w1, h1, w2, h2, n2);
+        goto fail;
+    }
+    free(patched);
+    *w = w2, *h = h2, *n = n2, *px = p;
+    return CLIPCL_OK;
+
+fail:
+    free(patched);
+    if (p)
+        stbi_image_free(p);
+    return st;
+}
+
 clipcl_status clipcl_image_load_memory(const void *data, size_t size, const char *name,
                                        clipcl_image **out)
 {
     clipcl_status st = CLIPCL_OK;
-    uint8_t *patched = NULL;
     void *px = NULL;
     clipcl_image *img = NULL;
 
@@ -605,105 +652,34 @@ clipcl_status clipcl_image_load_memory(const void *data, size_t size, const char
                        size, IMG_MAX_FILE_BYTES);
 
     const uint8_t *d = data;
-    int len = (int)size, w = 0, h = 0, n = 0;
+    int w = 0, h = 0, n = 0;
+    img_mode mode;
     sniff s;
     do_sniff(d, size, &s);
-    /* stb refuses some huge headers itself, but then tries the other formats and reports
-     * "unknown image type": read the claimed size first where the header is simple. */
-    uint64_t hw, hh;
-    if (header_size(d, size, s.fmt, &hw, &hh) &&
-        (hw > IMG_LIMIT_SIDE || hh > IMG_LIMIT_SIDE ||
-         hw * hh > IMG_LIMIT_PIXELS))
-        return err_set(CLIPCL_ERR_LIMIT,
-                       "%s: %s header claims %llu×%llu pixels, beyond the limit of %d per side "
-                       "and %u pixels",
-                       name, format_name(s.fmt), (unsigned long long)hw, (unsigned long long)hh,
-                       IMG_LIMIT_SIDE, IMG_LIMIT_PIXELS);
-    if (size >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
-        const char *why = png_check(d, size);
-        if (why)
-            return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNG: %s", name, why);
-    }
-    if (s.fmt == FMT_PNM && !pnm_numbers_ok(d, size))
-        return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNM header (a number is too large)", name);
-    if (s.fmt == FMT_JPEG && !jpeg_tables_ok(d, size))
-        return err_set(CLIPCL_ERR_FORMAT,
-                       "%s: corrupt JPEG (a Huffman table has more than 256 codes)", name);
-    if (!stbi_info_from_memory(d, len, &w, &h, &n)) {
-        const char *why = stbi_failure_reason();
-        if (why && !strcmp(why, "too large"))
-            return err_set(CLIPCL_ERR_LIMIT, "%s: image dimensions too large (stb_image: %s)",
-                           name, why);
-        return err_set(CLIPCL_ERR_FORMAT, "%s: not a readable image (stb_image: %s)", name,
-                       why ? why : "unknown");
-    }
-    if (w <= 0 || h <= 0)
-        return err_set(CLIPCL_ERR_FORMAT, "%s: bad image size %d×%d", name, w, h);
-    if (w > IMG_LIMIT_SIDE || h > IMG_LIMIT_SIDE ||
-        (uint64_t)w * (uint64_t)h > IMG_LIMIT_PIXELS)
-        return err_set(CLIPCL_ERR_LIMIT,
-                       "%s: image is %d×%d, beyond the limit of %d per side and %u pixels",
-                       name, w, h, IMG_LIMIT_SIDE, IMG_LIMIT_PIXELS);
-    if ((uint64_t)w * (uint64_t)h > (uint64_t)size * max_pixels_per_byte(s.fmt))
-        return err_set(CLIPCL_ERR_FORMAT,
-                       "%s: %s header claims %d×%d pixels, more than a %zu-byte file can hold "
-                       "(truncated, or a decompression bomb)",
-                       name, format_name(s.fmt), w, h, size);
-
-    if (s.gif_gce) {
-        patched = malloc(size);
-        if (!patched) {
-            st = err_set(CLIPCL_ERR_NOMEM, "%s: out of memory (%zu bytes)", name, size);
-            goto fail;
-        }
-        memcpy(patched, d, size);
-        patched[s.gif_gce] &= (uint8_t)~1u;
-        d = patched;
-    }
-
-    /* Decoding through callbacks reveals truncation: stb pads a short BMP, TGA, PNM or GIF
-     * with zeros and reports success, but it must ask for bytes past the end to do so. */
-    int w2 = 0, h2 = 0, n2 = 0;
-    memsrc src = {d, size, 0, 0};
-    stbi_io_callbacks io = {cb_read, cb_skip, cb_eof};
-    px = s.sixteen ? (void *)stbi_load_16_from_callbacks(&io, &src, &w2, &h2, &n2, 0)
-                   : (void *)stbi_load_from_callbacks(&io, &src, &w2, &h2, &n2, 0);
-    if (px && s.fmt == FMT_PNM && !pnm_complete(d, size, w2, h2, n2))
-        src.overrun = 1;
-    if (px && src.overrun) {
-        st = err_set(CLIPCL_ERR_FORMAT, "%s: truncated %s image (data ends before the pixels do)",
-                     name, format_name(s.fmt));
-        goto fail;
-    }
-    if (!px) {
-        const char *why = stbi_failure_reason();
-        if (why && !strcmp(why, "outofmem"))
-            st = err_set(CLIPCL_ERR_NOMEM, "%s: out of memory decoding a %d×%d %s image", name,
-                         w, h, format_name(s.fmt));
-        else
-            st = err_set(CLIPCL_ERR_FORMAT, "%s: corrupt or truncated %s image (stb_image: %s)",
-                         name, format_name(s.fmt), why ? why : "unknown");
-        goto fail;
-    }
-    if (w2 != w || h2 != h || n2 < 1 || n2 > 4) {
-        st = err_set(CLIPCL_ERR_FORMAT, "%s: %s header says %d×%d, decoded %d×%d×%d", name,
-                     format_name(s.fmt), w, h, w2, h2, n2);
-        goto fail;
-    }
-
-    size_t npx = (size_t)w * h;
-    img_mode mode;
-    if (s.mode >= 0) {
-        mode = (img_mode)s.mode;
+    if (s.fmt == FMT_JPEG) {
+        uint8_t *p = NULL;
+        st = img_jpeg_decode(d, size, name, &w, &h, &mode, &p);
+        if (st != CLIPCL_OK)
+            return st;
+        px = p;
+        n = mode_channels(mode);
     } else {
-        static const img_mode by_channels[] = {IMG_MODE_L, IMG_MODE_LA, IMG_MODE_RGB,
-                                               IMG_MODE_RGBA};
-        mode = by_channels[n2 - 1];
-        if (s.fmt == FMT_PSD && mode == IMG_MODE_RGBA && all_opaque(px, npx))
-            mode = IMG_MODE_RGB; /* stb always adds alpha to PSDs */
+        st = stb_decode(d, size, name, &s, &w, &h, &n, &px);
+        if (st != CLIPCL_OK)
+            return st;
+        if (s.mode >= 0) {
+            mode = (img_mode)s.mode;
+        } else {
+            static const img_mode by_channels[] = {IMG_MODE_L, IMG_MODE_LA, IMG_MODE_RGB,
+                                                   IMG_MODE_RGBA};
+            mode = by_channels[n - 1];
+            if (s.fmt == FMT_PSD && mode == IMG_MODE_RGBA && all_opaque(px, (size_t)w * h))
+                mode = IMG_MODE_RGB; /* stb always adds alpha to PSDs */
+        }
     }
+
     int ch = mode_channels(mode);
-    void *conv = convert_channels(px, npx, n2, ch, s.sixteen ? 2 : 1);
+    void *conv = convert_channels(px, (size_t)w * h, n, ch, s.sixteen ? 2 : 1);
     if (!conv) {
         st = err_set(CLIPCL_ERR_NOMEM, "%s: out of memory for %d×%d pixels", name, w, h);
         goto fail;
@@ -721,13 +697,10 @@ clipcl_status clipcl_image_load_memory(const void *data, size_t size, const char
     img->channels = ch;
     img->pixels = px;
     *out = img;
-    free(patched);
     return CLIPCL_OK;
 
 fail:
-    free(patched);
-    if (px)
-        stbi_image_free(px);
+    free(px);
     return st;
 }
 
@@ -787,7 +760,7 @@ void clipcl_image_free(clipcl_image *img)
 {
     if (!img)
         return;
-    stbi_image_free(img->pixels);
+    free(img->pixels); /* stb's STBI_FREE is free() */
     free(img);
 }
 

@@ -18,13 +18,14 @@ typedef enum img_mode {
     IMG_MODE_RGBA, /* bicubic on premultiplied values */
     IMG_MODE_P,    /* palette; stored expanded to RGB: nearest neighbour */
     IMG_MODE_1,    /* bilevel; stored as grey 0/255: nearest neighbour */
-    IMG_MODE_I16   /* 16-bit grey (Pillow "I;16"); stored as uint16_t */
+    IMG_MODE_I16,  /* 16-bit grey (Pillow "I;16"); stored as uint16_t */
+    IMG_MODE_CMYK  /* JPEG CMYK, values as Pillow holds them: bicubic, then Pillow's cmyk2rgb */
 } img_mode;
 
 struct clipcl_image {
     int width, height;
     img_mode mode;
-    int channels;  /* stored values per pixel: 1 (L, 1, I16), 2 (LA), 3 (RGB, P), 4 (RGBA) */
+    int channels;  /* stored values per pixel: 1 (L, 1, I16), 2 (LA), 3 (RGB, P), 4 (RGBA, CMYK) */
     void *pixels;  /* row-major, channels interleaved; uint8_t, or uint16_t for I16 */
 };
 
@@ -34,6 +35,19 @@ struct clipcl_image {
 /* Pillow's name of a mode ("L", "RGBA", "P", "I;16", ...). */
 const char *img_mode_name(img_mode m);
 img_mode img_get_mode(const clipcl_image *img);
+
+/* Refuses (CLIPCL_ERR_LIMIT / CLIPCL_ERR_FORMAT, message naming the file) a claimed size
+ * beyond CLIPCL_IMAGE_MAX_SIDE / CLIPCL_IMAGE_MAX_PIXELS, or more pixels than a file of
+ * file_bytes can describe at max_px_per_byte (truncated, or a decompression bomb; 0 skips
+ * that test). */
+clipcl_status img_check_size(const char *name, const char *format, uint64_t w, uint64_t h,
+                             size_t file_bytes, uint64_t max_px_per_byte);
+
+/* img_jpeg.c: decodes a JPEG held in memory with libjpeg-turbo, as Pillow opens it (mode L,
+ * RGB or CMYK). On success *pixels is malloc'd (the caller frees it) and holds
+ * width × height × channels bytes. */
+clipcl_status img_jpeg_decode(const uint8_t *data, size_t size, const char *name, int *width,
+                              int *height, img_mode *mode, uint8_t **pixels);
 
 /* torchvision's Resize(size) output size: the shorter side becomes size, the longer
  * int(size * long / short). */

@@ -350,6 +350,13 @@ static void to_rgb8(img_mode mode, const uint8_t *src, size_t n, uint8_t *out)
         for (x = 0; x < n; x++, out += 3, src += 4)
             out[0] = src[0], out[1] = src[1], out[2] = src[2];
         break;
+    case IMG_MODE_CMYK: /* Pillow's cmyk2rgb: (255 - k) - c·(255 - k)/255, MULDIV255 rounding */
+        for (x = 0; x < n; x++, out += 3, src += 4) {
+            unsigned nk = 255u - src[3];
+            for (int c = 0; c < 3; c++)
+                out[c] = (uint8_t)(nk - muldiv255(src[c], nk));
+        }
+        break;
     default: /* RGB, P (stored as RGB) */
         memcpy(out, src, n * 3);
         break;

@@ -191,7 +191,10 @@ typedef struct clipcl_preproc {
  * std (0.26862954, 0.26130258, 0.27577711). */
 clipcl_preproc clipcl_preproc_default(void);
 
-/* Decodes an image file (PNG, JPEG, BMP, GIF first frame, TGA, PSD, PNM). */
+/* Decodes an image file (PNG, JPEG, BMP, GIF first frame, TGA, PSD, PNM) into the mode Pillow
+ * opens it in (JPEGs with libjpeg-turbo, as Pillow; CMYK JPEGs are resized in CMYK and
+ * converted after, as OpenAI's pipeline does). A corrupt or truncated file is an error
+ * (CLIPCL_ERR_FORMAT), never a partly grey image. */
 clipcl_status clipcl_image_load(const char *path, clipcl_image **out);
 /* Decodes an image held in memory; name is used in error messages. */
 clipcl_status clipcl_image_load_memory(const void *data, size_t size, const char *name,

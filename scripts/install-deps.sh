@@ -10,7 +10,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config ca-certificates \
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo \
   libclblast-dev \
-  libstb-dev libcjson-dev libutf8proc-dev zlib1g-dev libcurl4-openssl-dev \
+  libstb-dev libjpeg-dev libcjson-dev libutf8proc-dev zlib1g-dev libcurl4-openssl-dev \
   check python3 \
   clang libclang-rt-14-dev >/dev/null
 # clang + compiler-rt: libFuzzer harnesses (fuzz/) with ASan/UBSan; CI replays their inputs.

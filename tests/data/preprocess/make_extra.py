@@ -174,6 +174,17 @@ def make_synth():
     save(Image.fromarray(content(60, 50, 1, 31)), "grey.pgm", [32])
     save(Image.fromarray(content(60, 50, 3, 32)), "rgb.ppm", [32])
     save(Image.fromarray(content(120, 90, 1, 33)), "grey.jpg", [48], quality=92)
+    # JPEG variants, each decoded by libjpeg-turbo as Pillow decodes it: chroma subsampling
+    # with odd sizes (fancy upsampling at the edges), progressive, restart markers, CMYK
+    # (Adobe-inverted; Pillow resizes CMYK and converts after)
+    save(Image.fromarray(content(97, 61, 3, 34)), "rgb420_odd.jpg", [32, 61], quality=90)
+    save(Image.fromarray(content(75, 52, 3, 35)), "rgb422.jpg", [40], quality=85, subsampling=1)
+    save(Image.fromarray(content(66, 81, 3, 36)), "rgb444.jpg", [48], quality=95, subsampling=0)
+    save(Image.fromarray(content(90, 70, 3, 37)), "progressive.jpg", [32], quality=80,
+         progressive=True)
+    save(Image.fromarray(content(83, 47, 3, 38)), "restart.jpg", [24], quality=88,
+         restart_marker_blocks=3)
+    save(Image.fromarray(content(70, 50, 4, 39), "CMYK"), "cmyk.jpg", [32, 50], quality=90)
     return made
 
 
