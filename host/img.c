@@ -425,10 +425,11 @@ static int header_size(const uint8_t *d, size_t n, img_format fmt, uint64_t *w, 
  * data must be able to inflate, at deflate's 1032:1 maximum, to the bytes IHDR's pixels need.
  * Applies to every file with the PNG signature, as stb decodes those as PNG whatever follows.
  * Returns NULL when the file passes, else the problem. */
-static const char *png_check(const uint8_t *d, size_t n)
+static const char *png_check(const uint8_t *d, size_t n, size_t *empty_idat)
 {
     uint64_t idat = 0, w = 0, h = 0, bits = 0;
     size_t pos = 8;
+    *empty_idat = 0;
     /* stb reads a chunk once its length and type are there (8 bytes), so that is the test:
      * a last chunk cut inside its first 12 bytes must not slip past (found by fuzz_image:
      * ten bytes "<822 MB>IDATx." after IHDR made stb allocate 822 MB). */
@@ -446,6 +447,7 @@ static const char *png_check(const uint8_t *d, size_t n)
             bits = (uint64_t)depth * (ct < 7 ? channels[ct] : 0);
         } else if (!memcmp(type, "IDAT", 4)) {
             idat += len;
+            *empty_idat += len == 0;
         }
         pos += 12 + (size_t)len;
     }
@@ -455,6 +457,29 @@ static const char *png_check(const uint8_t *d, size_t n)
         return "its image data is too short for the size in its header (truncated, or a "
                "decompression bomb)";
     return NULL;
+}
+
+/* stb 2.27 appends each IDAT chunk to a buffer it allocates on the first non-empty one, so a
+ * zero-length IDAT before it is read into NULL + 0 (undefined behaviour; finding 15). Such
+ * chunks carry no data: they are left out of a copy (out, n bytes at most) of a file that
+ * png_check passed. Returns the copy's length. */
+static size_t png_drop_empty_idat(const uint8_t *d, size_t n, uint8_t *out)
+{
+    size_t pos = 8, o = 8;
+    memcpy(out, d, 8);
+    while (n - pos >= 12) {
+        uint32_t len = rd32be(d + pos);
+        if (!memcmp(d + pos + 4, "IEND", 4))
+            break;
+        size_t chunk = 12 + (size_t)len; /* fits: png_check walked the same chunks */
+        if (len || memcmp(d + pos + 4, "IDAT", 4)) {
+            memcpy(out + o, d + pos, chunk);
+            o += chunk;
+        }
+        pos += chunk;
+    }
+    memcpy(out + o, d + pos, n - pos);
+    return o + (n - pos);
 }
 
 /* The most pixels a complete file of each format can describe per byte, from its densest
@@ -560,8 +585,9 @@ static clipcl_status stb_decode(const uint8_t *d, size_t size, const char *name,
     if (header_size(d, size, s->fmt, &hw, &hh) && hw && hh &&
         (st = img_check_size(name, fmt, hw, hh, size, 0)) != CLIPCL_OK)
         return st;
+    size_t empty_idat = 0;
     if (size >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
-        const char *why = png_check(d, size);
+        const char *why = png_check(d, size, &empty_idat);
         if (why)
             return err_set(CLIPCL_ERR_FORMAT, "%s: corrupt PNG: %s", name, why);
     }
@@ -582,12 +608,16 @@ static clipcl_status stb_decode(const uint8_t *d, size_t size, const char *name,
     if (st != CLIPCL_OK)
         return st;
 
-    if (s->gif_gce) {
+    if (s->gif_gce || empty_idat) {
         patched = malloc(size);
         if (!patched)
             return err_set(CLIPCL_ERR_NOMEM, "%s: out of memory (%zu bytes)", name, size);
-        memcpy(patched, d, size);
-        patched[s->gif_gce] &= (uint8_t)~1u;
+        if (empty_idat) {
+            size = png_drop_empty_idat(d, size, patched);
+        } else {
+            memcpy(patched, d, size);
+            patched[s->gif_gce] &= (uint8_t)~1u;
+        }
         d = patched;
     }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "arch.h"
 #include "cfg.h"
@@ -269,6 +270,46 @@ START_TEST(test_png_lengths)
 }
 END_TEST
 
+/* Finding 15 (fuzz_image, UBSan inside stb): a zero-length IDAT before the first non-empty one
+ * made stb 2.27 read into NULL + 0. Empty IDATs are legal and carry nothing; they are dropped
+ * from a copy first, and the image decodes as without them. */
+START_TEST(test_png_empty_idat)
+{
+    enum { W = 3, H = 2 };
+    unsigned char raw[H * (1 + 3 * W)], z[256], png[512];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = i % (1 + 3 * W) == 0 ? 0 : (unsigned char)(17 * i + 3); /* filter 0 per row */
+    uLongf zn = sizeof z;
+    ck_assert_int_eq(compress(z, &zn, raw, sizeof raw), Z_OK);
+    const unsigned char ihdr[13] = {0, 0, 0, W, 0, 0, 0, H, 8, 2, 0, 0, 0};
+    size_t n = 8;
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    n += png_chunk(png + n, "IHDR", ihdr, 13, 13);
+    n += png_chunk(png + n, "IDAT", NULL, 0, 0);
+    n += png_chunk(png + n, "IDAT", z, 5, 5);
+    n += png_chunk(png + n, "IDAT", NULL, 0, 0);
+    n += png_chunk(png + n, "IDAT", z + 5, (uint32_t)zn - 5, (uint32_t)zn - 5);
+    n += png_chunk(png + n, "IEND", NULL, 0, 0);
+    clipcl_image *img = NULL;
+    ck_assert_msg(clipcl_image_load_memory(png, n, "empty-idat.png", &img) == CLIPCL_OK, "%s",
+                  clipcl_errmsg());
+    unsigned char rgb[W * H * 3];
+    /* crop to the image's own height: no resampling, the decoded pixels themselves */
+    ck_assert_int_eq(clipcl_image_crop_rgb8(img, H, rgb), CLIPCL_OK);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < H * 3; x++) /* the centre H×H crop of a W×H image: columns 0..1 */
+            ck_assert_int_eq(rgb[(y * H) * 3 + x], raw[y * (1 + 3 * W) + 1 + x]);
+    clipcl_image_free(img);
+    /* only empty IDATs: no image data, refused */
+    n = 8;
+    n += png_chunk(png + n, "IHDR", ihdr, 13, 13);
+    n += png_chunk(png + n, "IDAT", NULL, 0, 0);
+    n += png_chunk(png + n, "IEND", NULL, 0, 0);
+    ck_assert_int_eq(clipcl_image_load_memory(png, n, "no-data.png", &img), CLIPCL_ERR_FORMAT);
+    ck_assert(img == NULL);
+}
+END_TEST
+
 /* Findings 7 and 9 (fuzz_image, stb 2.27's Huffman-table overflow in its JPEG decoder): stb
  * no longer decodes JPEGs (libjpeg-turbo does, img_jpeg.c). The two inputs stay refused:
  * fill bytes before SOI are not a JPEG (Pillow's test is FF D8 FF), and libjpeg checks the
@@ -332,6 +373,7 @@ int main(void)
     tcase_add_test(tc, test_openclip_normalization);
     tcase_add_test(tc, test_image_bombs_within_limits);
     tcase_add_test(tc, test_png_lengths);
+    tcase_add_test(tc, test_png_empty_idat);
     tcase_add_test(tc, test_jpeg_fill_bytes_before_soi);
     tcase_add_test(tc, test_pnm_huge_numbers);
     suite_add_tcase(s, tc);
