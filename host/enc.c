@@ -327,8 +327,9 @@ clipcl_status clipcl_encode_texts_ex(clipcl_model *m, const int32_t *ids, int n,
     for (int i0 = 0; i0 < n; i0 += m->max_batch) {
         int B = n - i0 < m->max_batch ? n - i0 : m->max_batch;
         clipcl_status st = ws_ensure(m, B);
-        if (!st) st = text_chunk(m, ids + (size_t)i0 * T, B, out, (size_t)i0);
         if (st) return st;
+        if ((st = text_chunk(m, ids + (size_t)i0 * T, B, out, (size_t)i0)))
+            return err_prefix(st, "batch of %d: ", B);
     }
     return CLIPCL_OK;
 }
@@ -341,10 +342,10 @@ clipcl_status clipcl_encode_images_ex(clipcl_model *m, const float *pix, int n, 
     for (int i0 = 0; i0 < n; i0 += m->max_batch) {
         int B = n - i0 < m->max_batch ? n - i0 : m->max_batch;
         clipcl_status st = ws_ensure(m, B);
-        if (!st)
-            st = m->vision.kind == TOWER_RESNET ? resnet_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0)
-                                                : vision_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0);
         if (st) return st;
+        st = m->vision.kind == TOWER_RESNET ? resnet_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0)
+                                            : vision_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0);
+        if (st) return err_prefix(st, "batch of %d: ", B);
     }
     return CLIPCL_OK;
 }

@@ -705,6 +705,9 @@ void model_ws_free(clipcl_model *m)
     cl_mem *all[] = {&ws->x,   &ws->ln,     &ws->qkv,  &ws->h,   &ws->idx, &ws->ids,
                      &ws->pix, &ws->pooled, &ws->feat, &ws->emb, &ws->col};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(&m->ctx->cl, all[i]);
+    /* the context's GEMM scratch grows with the batch too: freeing a model returns all the
+       device memory its encodes took */
+    ops_gemm_scratch_free(&m->ctx->k);
     ws->batch = 0;
     ws->col_floats = 0;
 }

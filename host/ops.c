@@ -30,6 +30,7 @@ clipcl_status ops_init(ops *k, ocl *o)
     if ((st = ocl_kernel(o, "norm", norm_opts, "layernorm", &k->layernorm)) ||
         (st = ocl_kernel(o, "norm", norm_opts, "l2norm", &k->l2norm)) ||
         (st = ocl_kernel(o, "eltwise", "", "bias_act", &k->bias_act)) ||
+        (st = ocl_kernel(o, "eltwise", "", "bias_act4", &k->bias_act4)) ||
         (st = ocl_kernel(o, "eltwise", "", "add_bias", &k->add_bias)) ||
         (st = ocl_kernel(o, "eltwise", "", "gather_rows", &k->gather_rows)) ||
         (st = ocl_kernel(o, "embed", "", "text_embed", &k->text_embed)) ||
@@ -43,13 +44,20 @@ clipcl_status ops_init(ops *k, ocl *o)
     return CLIPCL_OK;
 }
 
+void ops_gemm_scratch_free(ops *k)
+{
+    if (k->o) ocl_release(k->o, &k->gemm_tmp);
+    k->gemm_tmp_bytes = 0;
+}
+
 void ops_free(ops *k)
 {
     ops_profile_flush(k);
+    ops_gemm_scratch_free(k);
     free(k->evs);
     k->evs = NULL;
     k->cap_evs = 0;
-    cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->add_bias,
+    cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->bias_act4, &k->add_bias,
                         &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
                         &k->text_embed_h, &k->half_to_float};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
@@ -143,8 +151,11 @@ clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width)
 
 clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, int act)
 {
-    clipcl_status st = ocl_setargs(k->bias_act, "bias_act", 4, OCL_A(h), OCL_A(bias), OCL_A(cols), OCL_A(act));
-    return st ? st : run2d(k, k->bias_act, "bias_act", cols, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
+    int vec = cols % 4 == 0, n = vec ? cols / 4 : cols;
+    cl_kernel kern = vec ? k->bias_act4 : k->bias_act;
+    const char *name = vec ? "bias_act4" : "bias_act";
+    clipcl_status st = ocl_setargs(kern, name, 4, OCL_A(h), OCL_A(bias), OCL_A(n), OCL_A(act));
+    return st ? st : run2d(k, kern, name, n, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
 }
 
 clipcl_status ops_add_bias(ops *k, cl_mem x, cl_mem bias, int rows, int cols)
@@ -285,9 +296,27 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
     size_t mc = k->gemm_rows && M > k->gemm_rows ? k->gemm_rows : M;
     CLBlastStatusCode s = CLBlastSuccess;
     for (size_t m0 = 0; m0 < M && s == CLBlastSuccess; m0 += mc) {
-        size_t mm = M - m0 < mc ? M - m0 : mc;
-        s = CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K, alpha, B, b_off,
-                         K, A, a_off + m0 * K, K, beta, C, c_off + m0 * N, N, &k->o->queue, m0 + mm >= M ? ev : NULL);
+        size_t mm = M - m0 < mc ? M - m0 : mc, need = 0;
+        cl_event *e = m0 + mm >= M ? ev : NULL;
+        /* Without a scratch buffer CLBlast creates and frees one on every call that pads or
+           transposes an operand (bench/NOTES.md, "Third session"): keep one, grown as needed. */
+        s = CLBlastSGemmTempBufferSize(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K, b_off,
+                                       K, a_off + m0 * K, K, c_off + m0 * N, N, &k->o->queue, &need);
+        if (s != CLBlastSuccess) break;
+        if (need > k->gemm_tmp_bytes) {
+            ocl_release(k->o, &k->gemm_tmp);
+            k->gemm_tmp_bytes = 0;
+            clipcl_status st = ocl_alloc(k->o, need, &k->gemm_tmp, "GEMM scratch");
+            if (st) return st;
+            k->gemm_tmp_bytes = need;
+        }
+        if (need)
+            s = CLBlastSgemmWithTempBuffer(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K,
+                                           alpha, B, b_off, K, A, a_off + m0 * K, K, beta, C, c_off + m0 * N, N,
+                                           &k->o->queue, e, k->gemm_tmp);
+        else
+            s = CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K, alpha, B, b_off,
+                             K, A, a_off + m0 * K, K, beta, C, c_off + m0 * N, N, &k->o->queue, e);
     }
     if (s != CLBlastSuccess)
         return err_set(s == CLBlastOpenCLOutOfResources || s == -4 ? CLIPCL_ERR_NOMEM : CLIPCL_ERR_BLAS,

@@ -19,7 +19,9 @@ typedef struct ops_event {
 typedef struct ops {
     ocl *o;
     size_t gemm_rows; /* rows of A per GEMM call (CPUs), 0 = all in one call */
-    cl_kernel layernorm, l2norm, bias_act, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
+    cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
+    size_t gemm_tmp_bytes;
+    cl_kernel layernorm, l2norm, bias_act, bias_act4, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
         half_to_float;
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
@@ -35,6 +37,8 @@ typedef struct ops_attn {
 
 clipcl_status ops_init(ops *k, ocl *o);
 void ops_free(ops *k);
+/* Releases the GEMM scratch (it is made again, as large as needed, by the next GEMM). */
+void ops_gemm_scratch_free(ops *k);
 /* Waits for the recorded events and adds their device time to k->stats. */
 clipcl_status ops_profile_flush(ops *k);
 
