@@ -49,6 +49,10 @@ clipcl_status img_check_size(const char *name, const char *format, uint64_t w, u
 clipcl_status img_jpeg_decode(const uint8_t *data, size_t size, const char *name, int *width,
                               int *height, img_mode *mode, uint8_t **pixels);
 
+/* The most scans a progressive JPEG of that many pixels may have: 500, or 2^34 / pixels for
+ * images above 34 M pixels, never below 64. */
+int img_jpeg_scan_limit(uint64_t pixels);
+
 /* torchvision's Resize(size) output size: the shorter side becomes size, the longer
  * int(size * long / short). */
 void img_resized_size(int width, int height, int size, int *out_w, int *out_h);

@@ -13,8 +13,8 @@
  * where Pillow would return a grey-filled or garbled image; harmless ones (extra bytes
  * between segments, an unknown Adobe transform) are ignored as Pillow ignores them.
  * Nothing is printed. The claimed size is checked (img_check_size) before libjpeg allocates
- * anything for the pixels, and a progressive file may have at most JPG_MAX_SCANS scans
- * (libjpeg-turbo's advice against scan floods that cost minutes of CPU). */
+ * anything for the pixels, and a progressive file may have at most img_jpeg_scan_limit()
+ * scans (libjpeg-turbo's advice against scan floods that cost minutes of CPU). */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdio.h> /* jpeglib.h uses FILE and size_t without including their headers */
@@ -30,6 +30,12 @@
 #ifndef JPG_MAX_SCANS
 #define JPG_MAX_SCANS 500
 #endif
+/* Each scan of a progressive file visits every block of its components: scans × pixels is
+ * bounded too, so that a 260 KB file claiming 2^28 pixels cannot make 500 passes over them
+ * (tens of seconds). 2^34 pixel-scans: 64 scans of the largest image, about a second. Real
+ * encoders write 6 to 20 scans. */
+#define JPG_MAX_SCAN_PIXELS ((uint64_t)1 << 34)
+#define JPG_MIN_SCANS 64
 
 /* The densest JPEG: each 8×8 block of each component costs at least a bit (its DC code),
  * and the components' blocks cover at least half the image (sampling 4×1 and 1×4). */
@@ -39,8 +45,15 @@ typedef struct jpg_err {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
     clipcl_status status;
+    int max_scans;
     char msg[JMSG_LENGTH_MAX + 64];
 } jpg_err;
+
+int img_jpeg_scan_limit(uint64_t pixels)
+{
+    uint64_t n = pixels ? JPG_MAX_SCAN_PIXELS / pixels : JPG_MAX_SCANS;
+    return n > JPG_MAX_SCANS ? JPG_MAX_SCANS : n < JPG_MIN_SCANS ? JPG_MIN_SCANS : (int)n;
+}
 
 static void jpg_error_exit(j_common_ptr c)
 {
@@ -92,10 +105,11 @@ static void jpg_output_message(j_common_ptr c) { (void)c; }
 static void jpg_progress(j_common_ptr c)
 {
     j_decompress_ptr d = (j_decompress_ptr)c;
-    if (d->input_scan_number > JPG_MAX_SCANS) {
-        jpg_err *e = (jpg_err *)c->err;
+    jpg_err *e = (jpg_err *)c->err;
+    if (d->input_scan_number > e->max_scans) {
         e->status = CLIPCL_ERR_LIMIT;
-        snprintf(e->msg, sizeof e->msg, "progressive JPEG with more than %d scans", JPG_MAX_SCANS);
+        snprintf(e->msg, sizeof e->msg, "progressive JPEG with more than %d scans (the limit for "
+                 "%u×%u pixels)", e->max_scans, d->image_width, d->image_height);
         longjmp(e->jump, 1);
     }
 }
@@ -118,6 +132,7 @@ clipcl_status img_jpeg_decode(const uint8_t *data, size_t size, const char *name
     err.pub.emit_message = jpg_emit_message;
     err.pub.output_message = jpg_output_message;
     err.status = CLIPCL_OK;
+    err.max_scans = JPG_MAX_SCANS;
     err.msg[0] = '\0';
     if (setjmp(err.jump)) {
         st = err_set(err.status, "%s: %s", name, err.msg);
@@ -133,6 +148,7 @@ clipcl_status img_jpeg_decode(const uint8_t *data, size_t size, const char *name
                         JPG_MAX_PIXELS_PER_BYTE);
     if (st != CLIPCL_OK)
         goto fail;
+    err.max_scans = img_jpeg_scan_limit((uint64_t)ci.image_width * ci.image_height);
     img_mode m;
     switch (ci.num_components) {
     case 1: ci.out_color_space = JCS_GRAYSCALE; m = IMG_MODE_L; break;

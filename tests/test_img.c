@@ -461,7 +461,14 @@ START_TEST(jpeg_damaged)
         memcpy(bad + last + (size_t)i * scan, d + last, scan);
     bad[big - 2] = 0xFF, bad[big - 1] = 0xD9;
     expect_refused(bad, big, "scans.jpg", CLIPCL_ERR_LIMIT);
-    ck_assert_msg(strstr(clipcl_errmsg(), "scans"), "%s", clipcl_errmsg());
+    ck_assert_msg(strstr(clipcl_errmsg(), "more than 500 scans"), "%s", clipcl_errmsg());
+    /* fewer scans allowed as the image grows: scans × pixels ≤ 2^34, at least 64 */
+    ck_assert_int_eq(img_jpeg_scan_limit(90 * 70), 500);
+    ck_assert_int_eq(img_jpeg_scan_limit(34359738), 500); /* 2^34 / 500, rounded down */
+    ck_assert_int_eq(img_jpeg_scan_limit(34359739), 499);
+    ck_assert_int_eq(img_jpeg_scan_limit((uint64_t)8192 * 8192), 256);
+    ck_assert_int_eq(img_jpeg_scan_limit((uint64_t)1 << 28), 64);
+    ck_assert_int_eq(img_jpeg_scan_limit((uint64_t)1 << 32), 64);
     free(bad);
     free(d);
 
