@@ -168,8 +168,8 @@ clipcl_status img_jpeg_decode(const uint8_t *data, size_t size, const char *name
     jpeg_start_decompress(&ci);
 
     size_t stride = (size_t)ci.output_width * (size_t)ci.output_components;
-    if (ci.output_components != ci.num_components ||
-        (int)ci.output_width != (int)ci.image_width) {
+    if (ci.output_components != ci.num_components || ci.output_width != ci.image_width ||
+        ci.output_height != ci.image_height) {
         st = err_set(CLIPCL_ERR_FORMAT, "%s: JPEG decodes to %u×%u×%d, its header says %u×%u",
                      name, ci.output_width, ci.output_height, ci.output_components,
                      ci.image_width, ci.image_height);
@@ -183,7 +183,11 @@ clipcl_status img_jpeg_decode(const uint8_t *data, size_t size, const char *name
     }
     while (ci.output_scanline < ci.output_height) {
         JSAMPROW row = px + (size_t)ci.output_scanline * stride;
-        jpeg_read_scanlines(&ci, &row, 1);
+        if (jpeg_read_scanlines(&ci, &row, 1) != 1) { /* only a suspending source returns 0 */
+            st = err_set(CLIPCL_ERR_FORMAT, "%s: JPEG decoder stopped at row %u of %u", name,
+                         ci.output_scanline, ci.output_height);
+            goto fail;
+        }
     }
     jpeg_finish_decompress(&ci);
     *width = (int)ci.output_width;
