@@ -23,7 +23,7 @@ LIBS="$(pkg-config --libs libcjson libutf8proc zlib libjpeg OpenCL) -lm"
 "$out/embedfile" "$out/embedded.c" bpe_vocab_gz "$root/host/data/bpe_simple_vocab_16e6.txt.gz"
 
 objs=()
-for src in host/err.c host/st.c host/cfg.c host/arch.c host/tok.c host/img.c host/img_jpeg.c host/img_resample.c \
+for src in host/err.c host/st.c host/cfg.c host/arch.c host/tok.c host/img.c host/img_jpeg.c host/img_limits.c host/img_resample.c \
            host/kcache.c host/cli/npy.c host/cli/index_file.c; do
   o="$out/obj/$(basename "${src%.c}").o"
   # The tokenizer's Unicode tables are binary-searched on every character: tracing those
