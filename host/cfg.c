@@ -103,7 +103,7 @@ static clipcl_status get_eps(const char *path, const char *sect, const cJSON *o,
     return CLIPCL_OK;
 }
 
-static clipcl_status tower(const char *path, const char *sect, const cJSON *o, tower_cfg *t, int vision)
+static clipcl_status read_tower(const char *path, const char *sect, const cJSON *o, tower_cfg *t, int vision)
 {
     clipcl_status st;
     if (o && !cJSON_IsObject(o)) return err_set(CLIPCL_ERR_MODEL, "%s: %s must be an object", path, sect);
@@ -160,8 +160,8 @@ clipcl_status cfg_load(const char *path, model_cfg *c)
     clipcl_status st = cfg_read_json(path, &root);
     if (st) return st;
     if ((st = get_int(path, "", root, "projection_dim", 1, 65536, &c->embed_dim)) ||
-        (st = tower(path, "text_config", cJSON_GetObjectItemCaseSensitive(root, "text_config"), &c->text, 0)) ||
-        (st = tower(path, "vision_config", cJSON_GetObjectItemCaseSensitive(root, "vision_config"), &c->vision, 1)))
+        (st = read_tower(path, "text_config", cJSON_GetObjectItemCaseSensitive(root, "text_config"), &c->text, 0)) ||
+        (st = read_tower(path, "vision_config", cJSON_GetObjectItemCaseSensitive(root, "vision_config"), &c->vision, 1)))
         goto done;
 done:
     cJSON_Delete(root);
