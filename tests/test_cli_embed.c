@@ -123,28 +123,30 @@ static float *ref_rows(const char *name, int *rows, int *cols)
 
 /* ---- images --------------------------------------------------------------------------- */
 
-/* The PNG rows of the reference (pixel_values rows 0, 2, 3 come from these files). */
+/* The file rows of the reference (pixel_values rows 0 to 3 come from these files): the JPEG
+ * too, since libjpeg-turbo decodes it as Pillow does. */
 START_TEST(embed_images_match_reference)
 {
     char out[4200], side[4200];
     tpath(out, sizeof out, "img.npy");
-    int rc = run("embed", "--images", IMAGES "/astronaut.png", IMAGES "/camera.png", IMAGES "/chelsea.png", "-o", out,
-                 "-m", MODEL, "-q", NULL);
+    int rc = run("embed", "--images", IMAGES "/astronaut.png", IMAGES "/astronaut_small.jpg", IMAGES "/camera.png",
+                 IMAGES "/chelsea.png", "-o", out, "-m", MODEL, "-q", NULL);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, g_err);
     int R, C, rr, rc2;
     float *x = load_npy(out, &R, &C);
     float *ref = ref_rows("vision.embeds", &rr, &rc2);
-    ck_assert_int_eq(R, 3);
+    ck_assert_int_eq(R, 4);
     ck_assert_int_eq(C, rc2);
-    static const int ref_row[3] = {0, 2, 3};
-    for (int i = 0; i < 3; i++) {
+    static const int ref_row[4] = {0, 1, 2, 3};
+    for (int i = 0; i < 4; i++) {
         double d = max_abs(x + i * C, ref + ref_row[i] * C, C), norm = 0;
         for (int j = 0; j < C; j++) norm += (double)x[i * C + j] * x[i * C + j];
         ck_assert_msg(d <= TOL, "row %d differs from reference row %d by %g", i, ref_row[i], d);
         ck_assert_msg(fabs(norm - 1) < 1e-5, "row %d not L2-normalized (%g)", i, norm);
     }
     char *txt = tu_try_slurp(tpath(side, sizeof side, "img.txt"), NULL);
-    ck_assert_str_eq(txt, IMAGES "/astronaut.png\n" IMAGES "/camera.png\n" IMAGES "/chelsea.png\n");
+    ck_assert_str_eq(txt, IMAGES "/astronaut.png\n" IMAGES "/astronaut_small.jpg\n" IMAGES "/camera.png\n" IMAGES
+                          "/chelsea.png\n");
     free(txt);
     free(x);
     free(ref);
