@@ -124,7 +124,8 @@ START_TEST(test_damaged_images)
     static const char *files[] = {"images/synth/rgb.bmp",   "images/synth/palette.gif", "images/synth/grey.jpg",
                                   "images/synth/palette.tga", "images/synth/grey.pgm", "images/synth/rgb.ppm",
                                   "images/synth/palette4_trns.png", "images/synth/grey16.png",
-                                  "images/astronaut_small.jpg"};
+                                  "images/astronaut_small.jpg", "images/synth/progressive.jpg",
+                                  "images/synth/cmyk.jpg"};
     /* header size fields: PNG IHDR width/height, BMP width/height, GIF screen size */
     static const size_t ff[] = {16, 18, 20, 22, 6};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
