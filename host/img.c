@@ -1,10 +1,10 @@
 /* img.c — image decoding with Pillow's modes, and the public image API.
  *
  * JPEGs are decoded by libjpeg-turbo (img_jpeg.c), as Pillow decodes them; stb_image decodes
- * every other format (it is built without its JPEG decoder). The headers are read here too because OpenAI's pipeline
- * depends on the mode Pillow opens a file in, which stb does not report (it expands
- * palettes and adds an alpha channel for tRNS chunks). The rules, taken from Pillow 12's
- * plugins (PngImagePlugin, GifImagePlugin, BmpImagePlugin, TgaImagePlugin):
+ * every other format (it is built without its JPEG decoder). The headers are read here too
+ * because OpenAI's pipeline depends on the mode Pillow opens a file in, which stb does not
+ * report (it expands palettes and adds an alpha channel for tRNS chunks). The rules, taken
+ * from Pillow 12's plugins (PngImagePlugin, GifImagePlugin, BmpImagePlugin, TgaImagePlugin):
  *
  * PNG   grey 1-bit → "1"; grey 2/4/8-bit → L; grey 16-bit → I;16 (kept at 16 bits: Pillow
  *       resizes it in floating point and convert("RGB") then saturates values above 255,
@@ -69,7 +69,6 @@
 
 /* Files above this are refused before reading (stb takes an int length anyway). */
 #define IMG_MAX_FILE_BYTES ((size_t)INT_MAX)
-
 
 typedef enum img_format {
     FMT_PNG, FMT_BMP, FMT_GIF, FMT_PSD, FMT_JPEG, FMT_PNM, FMT_TGA
@@ -575,8 +574,6 @@ static clipcl_status stb_decode(const uint8_t *d, size_t size, const char *name,
         return err_set(CLIPCL_ERR_FORMAT, "%s: not a readable image (stb_image: %s)", name,
                        why ? why : "unknown");
     }
-    if (w1 <= 0 || h1 <= 0)
-        return err_set(CLIPCL_ERR_FORMAT, "%s: bad image size %d×%d", name, w1, h1);
     st = img_check_size(name, fmt, (uint64_t)w1, (uint64_t)h1, size, max_pixels_per_byte(s->fmt));
     if (st != CLIPCL_OK)
         return st;
