@@ -1,9 +1,19 @@
 /* ctx.c — public context API: open a device, build the shared kernels. */
+#include <clblast_c.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "ctx.h"
 #include "err.h"
 #include "tune.h"
+
+/* Live contexts in this process. CLBlast keeps every program it compiles in a process-wide
+ * cache, and each program holds its OpenCL context, so a freed context would stay alive (on
+ * a GPU: its driver context and memory) until the process ends; some GPUs also refuse a
+ * second process while one holds them. The cache is emptied when the last context goes,
+ * which leaves the programs of contexts still in use alone. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static int live;
 
 clipcl_context_params clipcl_context_default_params(void)
 {
@@ -17,6 +27,9 @@ clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_
     clipcl_context_params p = params ? *params : clipcl_context_default_params();
     clipcl_context *c = calloc(1, sizeof *c);
     if (!c) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
+    pthread_mutex_lock(&live_lock);
+    live++;
+    pthread_mutex_unlock(&live_lock);
     clipcl_status st = ocl_open(&c->cl, p.device, p.profile);
     if (st) goto fail;
     st = ops_init(&c->k, &c->cl);
@@ -35,6 +48,9 @@ void clipcl_context_free(clipcl_context *c)
     ops_free(&c->k);
     ocl_close(&c->cl);
     free(c);
+    pthread_mutex_lock(&live_lock);
+    if (--live == 0) CLBlastClearCache();
+    pthread_mutex_unlock(&live_lock);
 }
 
 const clipcl_device_info *clipcl_context_device(const clipcl_context *c) { return c ? &c->cl.info : NULL; }
