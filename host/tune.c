@@ -102,13 +102,25 @@ typedef struct tune_row {
  * a 2-core AMD EPYC (Zen 1, AVX2) VM with CLBlast 1.5.3, 2026-11-27/28: 6.5x less GEMM time
  * per item than CLBlast's defaults over both towers at batches 1 and 8 (35-64 GFLOP/s per
  * product against 5-11). Every candidate was checked against a double-precision product;
- * tests/test_tune.c checks this row on odd shapes. */
+ * tests/test_tune.c checks this row on odd shapes.
+ *
+ * NVIDIA H200 through NVIDIA's OpenCL (driver 580.159.04, 2026-11-28): CLBlast's own Xgemm
+ * (32 TFLOP/s on ViT-B/32's batch-256 products; no tuned set beat it there), XgemmDirect
+ * from `clipcl tune --in-process --batch 256` (200 s, 83 candidates), and the threshold
+ * that tuner chose, which sends the batch-1 and batch-8 products (below 491^3 multiply-adds)
+ * to the direct kernel. Measured in one session against CLBlast's own parameters: image
+ * batch 1 4.35 -> 4.06 ms, batch 8 1066 -> 1263 images/s, batch 256 unchanged (2683 /
+ * 2676); text batch 1 3.11 -> 2.88 ms, batch 8 1598 -> 1862 texts/s, batch 256 4715 / 4715
+ * (bench/RESULTS.md). The H100 has the same chip; it gets the row once measured there. */
 static const tune_row table[] = {
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Xgemm",
      "GEMMK=1 KREG=2 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
+    {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, "XgemmDirect",
+     "KWID=4 MDIMAD=16 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
+    {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=491"},
     /* every other device: CLBlast's own database */
     {"default", NULL, NULL, ROW_ANY, NULL, NULL},
 };

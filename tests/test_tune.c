@@ -1,4 +1,4 @@
-/* test_tune.c — GEMM tuning as data (host/tune.c): the built-in PoCL CPU parameters still
+/* test_tune.c — GEMM tuning as data (host/tune.c): the built-in rows' parameters still
  * give correct products through ops_gemm_nt on odd shapes, through both of CLBlast's GEMM
  * paths; tuning files round-trip and are applied at context creation; corrupt, edited,
  * foreign or invalid files are ignored; the parser, the checks and the search helpers. */
@@ -27,6 +27,18 @@ static clipcl_device_info pocl_cpu(void)
     return d;
 }
 
+static clipcl_device_info nvidia_h200(void)
+{
+    clipcl_device_info d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.platform, sizeof d.platform, "NVIDIA CUDA");
+    snprintf(d.vendor, sizeof d.vendor, "NVIDIA Corporation");
+    snprintf(d.name, sizeof d.name, "NVIDIA H200");
+    snprintf(d.driver, sizeof d.driver, "580.159.04");
+    d.is_gpu = 1;
+    return d;
+}
+
 static int set_equal(const tune_set *a, const tune_set *b)
 {
     for (int k = 0; k < TUNE_NKERNELS; k++) {
@@ -43,20 +55,28 @@ typedef struct gshape {
     float alpha, beta;
 } gshape;
 
-START_TEST(test_pocl_row_products)
+/* The built-in rows' kernels compute right on this device too (CLBlast's kernels are plain
+ * OpenCL; only their speed depends on the device): the PoCL row through both paths, the
+ * H200 row's XgemmDirect (it keeps CLBlast's own Xgemm) through the direct one. */
+START_TEST(test_builtin_row_products)
 {
     clipcl_context *ctx = tu_context();
     ocl *o = &ctx->cl;
     tune_limits lim;
     OK(tune_limits_query(o, &lim));
-    clipcl_device_info d = pocl_cpu();
-    tune_set row;
-    ck_assert_str_eq(tune_builtin(&d, &row), "pocl-cpu");
-    for (int k = 0; k < TUNE_NKERNELS; k++) {
-        char why[200] = "";
-        ck_assert_msg(row.have[k], "the PoCL row has no %s parameters", tune_kernel_name(k));
-        ck_assert_msg(!tune_valid(k, row.v[k], &lim, why, sizeof why), "%s: %s", tune_kernel_name(k), why);
-    }
+    clipcl_device_info pocl = pocl_cpu(), h200 = nvidia_h200();
+    tune_set rows[2];
+    ck_assert_str_eq(tune_builtin(&pocl, &rows[0]), "pocl-cpu");
+    ck_assert_str_eq(tune_builtin(&h200, &rows[1]), "nvidia-h200");
+    ck_assert_msg(!rows[1].have[TUNE_XGEMM] && rows[1].have[TUNE_XGEMM_DIRECT] && rows[1].have[TUNE_GEMM_ROUTINE],
+                  "the H200 row: XgemmDirect and the threshold only");
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < TUNE_NKERNELS; k++) {
+            char why[200] = "";
+            ck_assert_msg(r || rows[r].have[k], "the PoCL row has no %s parameters", tune_kernel_name(k));
+            ck_assert_msg(!rows[r].have[k] || !tune_valid(k, rows[r].v[k], &lim, why, sizeof why), "%s: %s",
+                          tune_kernel_name(k), why);
+        }
     /* M = 1, 7, 33, 400; N and K not multiples of 16; offsets; beta 0 and 1 as enc.c uses them */
     static const gshape shapes[] = {
         {1, 513, 769, 0, 0, 0, 1.0f, 0.0f},    {7, 100, 33, 0, 0, 0, 0.5f, 1.0f},
@@ -85,9 +105,12 @@ START_TEST(test_pocl_row_products)
     }
     /* every product once through Xgemm (threshold 0) and once through XgemmDirect */
     const size_t thresholds[2] = {0, 65536};
-    for (int path = 0; path < 2; path++) {
-        OK(tune_override(o, TUNE_XGEMM, row.v[TUNE_XGEMM]));
-        OK(tune_override(o, TUNE_XGEMM_DIRECT, row.v[TUNE_XGEMM_DIRECT]));
+    for (int rp = 0; rp < 4; rp++) {
+        const tune_set *row = &rows[rp / 2];
+        const int path = rp % 2;
+        if (!row->have[path ? TUNE_XGEMM_DIRECT : TUNE_XGEMM]) continue;
+        if (row->have[TUNE_XGEMM]) OK(tune_override(o, TUNE_XGEMM, row->v[TUNE_XGEMM]));
+        OK(tune_override(o, TUNE_XGEMM_DIRECT, row->v[TUNE_XGEMM_DIRECT]));
         OK(tune_override(o, TUNE_GEMM_ROUTINE, &thresholds[path]));
         for (size_t i = 0; i < ns; i++) {
             const gshape *s = &shapes[i];
@@ -110,8 +133,8 @@ START_TEST(test_pocl_row_products)
                 double e = fabs(got[s->c_off + j] - want[i][j]);
                 if (!(e <= worst)) worst = e;
             }
-            ck_assert_msg(worst <= 2e-4 * sqrt((double)s->K), "%zux%zux%zu via %s: max error %g", s->M, s->N, s->K,
-                          path ? "XgemmDirect" : "Xgemm", worst);
+            ck_assert_msg(worst <= 2e-4 * sqrt((double)s->K), "%s row, %zux%zux%zu via %s: max error %g",
+                          rp / 2 ? "H200" : "PoCL", s->M, s->N, s->K, path ? "XgemmDirect" : "Xgemm", worst);
             free(got);
             ocl_release(o, &da);
             ocl_release(o, &db);
@@ -398,12 +421,40 @@ START_TEST(test_cli_show)
 }
 END_TEST
 
+/* A whole search on the tiny model's shapes, in-process and with workers: both must finish
+ * within their budget, report each batch size and store (or not) what they say. */
+START_TEST(test_cli_search)
+{
+    char cmd[8800], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "CLIPCL_CACHE_DIR='%s' '%s' tune -m '%s' --budget 2 --batch 3 --seed 7 --in-process 2>&1", tmp,
+             CLIPCL_EXE, TEST_DATA_DIR "/tiny-quickgelu");
+    ck_assert_int_eq(tu_sh(cmd, &out), 0);
+    ck_assert_msg(strstr(out, "GEMM time per item at batch 1:") && strstr(out, "GEMM time per item at batch 3:"), "%s",
+                  out);
+    int stored = strstr(out, "stored in ") != NULL;
+    ck_assert_msg(stored || strstr(out, "were not beaten"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "CLIPCL_CACHE_DIR='%s' '%s' tune --show 2>&1", tmp, CLIPCL_EXE);
+    ck_assert_int_eq(tu_sh(cmd, &out), 0);
+    ck_assert_msg(!stored || strstr(out, "tuned by clipcl tune"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "CLIPCL_CACHE_DIR='%s' '%s' tune -m '%s' --budget 2 --batch 3 --seed 7 --no-save 2>&1",
+             tmp, CLIPCL_EXE, TEST_DATA_DIR "/tiny-quickgelu");
+    ck_assert_int_eq(tu_sh(cmd, &out), 0);
+    ck_assert_msg(strstr(out, "GEMM time per item at batch 3:") &&
+                      (strstr(out, "not stored (--no-save)") || strstr(out, "were not beaten")),
+                  "%s", out);
+    free(out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tune");
     TCase *tc = tcase_create("products");
     tcase_set_timeout(tc, 1800);
-    tcase_add_test(tc, test_pocl_row_products);
+    tcase_add_test(tc, test_builtin_row_products);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("files");
     tcase_add_checked_fixture(tf, file_setup, file_teardown);
@@ -412,6 +463,7 @@ int main(void)
     tcase_add_test(tf, test_file_applied);
     tcase_add_test(tf, test_file_corrupt);
     tcase_add_test(tf, test_cli_show);
+    tcase_add_test(tf, test_cli_search);
     suite_add_tcase(s, tf);
     TCase *tp = tcase_create("parsing");
     tcase_add_test(tp, test_parse_and_check);

@@ -53,7 +53,7 @@ static void help(FILE *f)
     fprintf(f,
             "usage: clipcl tune [-m MODEL | --arch ViT-B/32|ViT-B/16|ViT-L/14|ViT-L/14-336] [-d DEVICE]\n"
             "                   [--budget SECONDS] [--batch N] [--tower image|text|both] [--seed N]\n"
-            "                   [--no-save] [-q]\n"
+            "                   [--no-save] [--in-process] [-q]\n"
             "       clipcl tune --show [-d DEVICE]\n\n"
             "Searches CLBlast's SGEMM kernel parameters (Xgemm, XgemmDirect and the size where CLBlast\n"
             "switches between them) for one OpenCL device, at the matrix shapes the model's encoders\n"
@@ -71,6 +71,10 @@ static void help(FILE *f)
             "      --tower T      image, text or both (default both)\n"
             "      --seed N       random seed of the search (default: from the clock)\n"
             "      --no-save      search and report, but leave the tuning file alone\n"
+            "      --in-process   run the candidates in this process instead of one worker process each:\n"
+            "                     faster, but a candidate that crashes takes the search with it (CLBlast's\n"
+            "                     out-of-bounds parameter sets can do that on CPU devices); for drivers that\n"
+            "                     do not let the workers open the device\n"
             "      --show         print the parameters applied on the device and where they come from\n"
             "  -q, --quiet        no progress output\n\n"
             "Tuning files live in $CLIPCL_CACHE_DIR/tuning (else $XDG_CACHE_HOME/clipcl/tuning, else\n"
@@ -109,12 +113,17 @@ static double frand(uint64_t *r)
     return (double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0;
 }
 
+/* Where the worker code writes its answer: stdout in a worker process, a memory stream
+ * for --in-process. */
+static FILE *wout_stream;
+static FILE *wout(void) { return wout_stream ? wout_stream : stdout; }
+
 static int wfail(const char *fmt, const char *msg)
 {
-    printf("fail ");
-    printf(fmt, msg);
-    printf("\n");
-    fflush(stdout);
+    fprintf(wout(), "fail ");
+    fprintf(wout(), fmt, msg);
+    fprintf(wout(), "\n");
+    fflush(wout());
     return 1;
 }
 
@@ -192,9 +201,9 @@ static int worker_measure(worker_state *w, const wshape *s, double *secs)
         for (size_t n = 0; n < s->N; n++) {
             double got = w->c[s->rows[q] * s->N + n], want = s->ref[(size_t)q * s->N + n];
             if (!(fabs(got - want) <= s->tol[(size_t)q * s->N + n])) {
-                printf("fail wrong result at %zux%zux%zu: C[%zu,%zu] = %g, expected %g\n", s->M, s->N, s->K, s->rows[q],
-                       n, got, want);
-                fflush(stdout);
+                fprintf(wout(), "fail wrong result at %zux%zux%zu: C[%zu,%zu] = %g, expected %g\n", s->M, s->N, s->K,
+                        s->rows[q], n, got, want);
+                fflush(wout());
                 return 1;
             }
         }
@@ -235,17 +244,13 @@ static int parse_dims(const char *p, size_t *M, size_t *N, size_t *K, float *bet
     return 0;
 }
 
-/* `clipcl tune --worker`: reads a spec on stdin (see evaluate()), prints "t IDX SECONDS" per
- * timed shape, then "ok", "pruned" or "fail REASON". */
-static int worker(void)
+/* Measures one candidate as the spec (see evaluate()) says; writes "t IDX SECONDS" per timed
+ * shape, then "ok", "pruned" or "fail REASON" to wout(). spec is modified. */
+static int worker_run(char *spec)
 {
     worker_state w;
     memset(&w, 0, sizeof w);
-    char *spec = malloc(SPEC_MAX + 1), *save = NULL;
-    if (!spec) return wfail("%s", "out of memory");
-    size_t len = fread(spec, 1, SPEC_MAX + 1, stdin);
-    if (len > SPEC_MAX) return wfail("%s", "spec too long");
-    spec[len] = '\0';
+    char *save = NULL;
     char device[32] = "";
     double bound = INFINITY;
     tune_set set;
@@ -308,19 +313,19 @@ static int worker(void)
         double secs;
         if (worker_measure(&w, &w.s[i], &secs)) goto done;
         if (!w.s[i].timed) continue;
-        printf("t %d %.9f\n", w.s[i].idx, secs);
-        fflush(stdout);
+        fprintf(wout(), "t %d %.9f\n", w.s[i].idx, secs);
+        fflush(wout());
         sum += w.s[i].weight * secs;
         if (sum > bound) {
-            printf("pruned\n");
+            fprintf(wout(), "pruned\n");
             rc = 0;
             goto done;
         }
     }
-    printf("ok\n");
+    fprintf(wout(), "ok\n");
     rc = 0;
 done:
-    fflush(stdout);
+    fflush(wout());
     for (int i = 0; i < w.n; i++) free(w.s[i].ref), free(w.s[i].tol);
     if (w.o) {
         ocl_release(w.o, &w.A);
@@ -329,6 +334,16 @@ done:
     }
     free(w.a), free(w.b), free(w.c0), free(w.c);
     clipcl_context_free(w.ctx);
+    return rc;
+}
+
+/* `clipcl tune --worker`: worker_run on a spec read from stdin. */
+static int worker(void)
+{
+    char *spec = malloc(SPEC_MAX + 1);
+    if (!spec) return wfail("%s", "out of memory");
+    size_t len = fread(spec, 1, SPEC_MAX + 1, stdin);
+    int rc = len > SPEC_MAX ? wfail("%s", "spec too long") : (spec[len] = '\0', worker_run(spec));
     free(spec);
     return rc;
 }
@@ -338,7 +353,9 @@ done:
 typedef struct shape {
     size_t M, N, K;
     float beta;
-    double weight; /* calls per encoded item, summed over the batch sizes */
+    int batch;     /* the batch size it belongs to */
+    double calls;  /* calls per encoded item at that batch size */
+    double weight; /* its share of the search's objective (see normalise()) */
     char what[48];
     double before, after; /* seconds per call */
 } shape;
@@ -351,6 +368,8 @@ typedef struct cand {
 
 typedef struct tuner {
     int dev_index;
+    int in_process; /* candidates run in this process (--in-process) */
+    double ref;     /* the objective of CLBlast's own parameters */
     tune_limits lim;
     shape s[MAX_SHAPES];
     int n, order[MAX_SHAPES];
@@ -364,19 +383,20 @@ typedef struct tuner {
     int n_seen;
 } tuner;
 
-static void add_shape(tuner *t, size_t M, size_t N, size_t K, float beta, double weight, const char *what)
+static void add_shape(tuner *t, size_t M, size_t N, size_t K, float beta, int batch, double calls, const char *what)
 {
     for (int i = 0; i < t->n; i++) {
         shape *s = &t->s[i];
-        if (s->M == M && s->N == N && s->K == K && s->beta == beta) {
-            s->weight += weight;
+        if (s->M == M && s->N == N && s->K == K && s->beta == beta && s->batch == batch) {
+            s->calls += calls;
+            s->weight = s->calls;
             return;
         }
     }
     if (t->n == MAX_SHAPES) return;
     shape *s = &t->s[t->n++];
     memset(s, 0, sizeof *s);
-    s->M = M, s->N = N, s->K = K, s->beta = beta, s->weight = weight;
+    s->M = M, s->N = N, s->K = K, s->beta = beta, s->batch = batch, s->calls = s->weight = calls;
     snprintf(s->what, sizeof s->what, "%s", what);
 }
 
@@ -389,19 +409,19 @@ static void tower_shapes(tuner *t, const tower_cfg *c, int E, int vision, int B)
     size_t rows = (size_t)B * T, W = (size_t)c->width, I = (size_t)c->ff;
     double per = (double)c->layers / B;
     snprintf(what, sizeof what, "%s qkv b%d", name, B);
-    add_shape(t, rows, 3 * W, W, 0.0f, per, what);
+    add_shape(t, rows, 3 * W, W, 0.0f, B, per, what);
     snprintf(what, sizeof what, "%s out b%d", name, B);
-    add_shape(t, rows, W, W, 1.0f, per, what);
+    add_shape(t, rows, W, W, 1.0f, B, per, what);
     snprintf(what, sizeof what, "%s fc1 b%d", name, B);
-    add_shape(t, rows, I, W, 0.0f, per, what);
+    add_shape(t, rows, I, W, 0.0f, B, per, what);
     snprintf(what, sizeof what, "%s fc2 b%d", name, B);
-    add_shape(t, rows, W, I, 1.0f, per, what);
+    add_shape(t, rows, W, I, 1.0f, B, per, what);
     if (vision) {
         snprintf(what, sizeof what, "image patches b%d", B);
-        add_shape(t, rows - B, W, (size_t)c->channels * c->patch_size * c->patch_size, 0.0f, 1.0 / B, what);
+        add_shape(t, rows - B, W, (size_t)c->channels * c->patch_size * c->patch_size, 0.0f, B, 1.0 / B, what);
     }
     snprintf(what, sizeof what, "%s proj b%d", name, B);
-    add_shape(t, (size_t)B, (size_t)E, W, 0.0f, 1.0 / B, what);
+    add_shape(t, (size_t)B, (size_t)E, W, 0.0f, B, 1.0 / B, what);
 }
 
 /* Other batch sizes for the final check: the same N, K and beta with other row counts. */
@@ -422,6 +442,27 @@ static void add_checks(tuner *t)
 /* ------------------------------------------------------------------ evaluating in a worker */
 
 static double flops(const shape *s) { return 2.0 * (double)s->M * s->N * s->K; }
+
+/* GEMM seconds per encoded item at one batch size. */
+static double per_item(const tuner *t, const double *secs, int batch)
+{
+    double sum = 0;
+    for (int i = 0; i < t->n; i++)
+        if (t->s[i].batch == batch) sum += t->s[i].calls * secs[i];
+    return sum;
+}
+
+/* The objective is the sum over batch sizes of the time per item relative to CLBlast's own
+ * parameters. Plain time per item would let batch 1 outweigh batch 256 by the ratio of
+ * their per-item costs: an H200 search that way stored parameters 20 % faster at batch 1
+ * and 12 % slower at batch 256. */
+static void normalise(tuner *t, const double *before)
+{
+    for (int i = 0; i < t->n; i++) {
+        double g = per_item(t, before, t->s[i].batch);
+        t->s[i].weight = g > 0 ? t->s[i].calls / g : t->s[i].calls;
+    }
+}
 
 static double weighted(const tuner *t, const double *secs)
 {
@@ -444,6 +485,47 @@ static int append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
     if (w < 0 || (size_t)w >= cap - *len) return -1;
     *len += (size_t)w;
     return 0;
+}
+
+/* The worker's answer: its output, the signal that ended it (0: none) and its exit status
+ * (-1: none). Returns 0 measured, 1 stopped early, -1 rejected (why says why). */
+static int read_answer(tuner *t, cand *c, char *out, int sig, int code, char *why, size_t cap)
+{
+    int verdict = -1; /* from the last line */
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        int idx;
+        double secs;
+        if (sscanf(line, "t %d %lf", &idx, &secs) == 2 && idx >= 0 && idx < t->n && secs > 0) {
+            if (!c->t[idx] || secs < c->t[idx]) c->t[idx] = secs;
+        } else if (!strcmp(line, "ok")) {
+            verdict = 0;
+        } else if (!strcmp(line, "pruned")) {
+            verdict = 1;
+        } else if (!strncmp(line, "fail ", 5)) {
+            snprintf(why, cap, "%s", line + 5);
+            verdict = -2;
+        }
+    }
+    /* a worker that crashes, even after "ok", has run a kernel that broke its process */
+    if (sig) {
+        snprintf(why, cap, "the worker crashed (signal %d)", sig);
+        return -1;
+    }
+    if (verdict == -2) return -1;
+    if (verdict < 0 || code) {
+        snprintf(why, cap, "the worker ended without a result (exit status %d)", code);
+        return -1;
+    }
+    if (verdict == 0) {
+        for (int i = 0; i < t->n; i++)
+            if (!c->t[i]) {
+                snprintf(why, cap, "the worker skipped a shape");
+                return -1;
+            }
+        c->total = weighted(t, c->t);
+    }
+    return verdict;
 }
 
 /* Runs set (NULL: CLBlast's own parameters) in a worker on every shape, keeping the fastest
@@ -486,6 +568,22 @@ static int evaluate(tuner *t, cand *c, const tune_set *set, double bound, int fi
     pid_t pid = -1;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    if (t->in_process) {
+        char *answer = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&answer, &n);
+        if (!f) {
+            snprintf(why, cap, "open_memstream: %s", strerror(errno));
+            goto out;
+        }
+        wout_stream = f;
+        int code = worker_run(spec);
+        wout_stream = NULL;
+        fclose(f);
+        result = read_answer(t, c, answer, 0, code, why, cap);
+        free(answer);
+        goto out;
+    }
     if (pipe(to_child) || pipe(from_child)) {
         snprintf(why, cap, "pipe: %s", strerror(errno));
         goto out;
@@ -496,6 +594,8 @@ static int evaluate(tuner *t, cand *c, const tune_set *set, double bound, int fi
     posix_spawn_file_actions_addclose(&fa, to_child[1]);
     posix_spawn_file_actions_addclose(&fa, from_child[0]);
     posix_spawn_file_actions_addclose(&fa, from_child[1]);
+    /* see run_child in cmd_bench.c: the worker gets stdio only */
+    posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
     char *args[] = {t->self, "tune", "--worker", NULL};
     int e = posix_spawn(&pid, t->self, &fa, NULL, args, environ);
     close(to_child[0]);
@@ -543,43 +643,8 @@ static int evaluate(tuner *t, cand *c, const tune_set *set, double bound, int fi
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     pid = -1;
-    int verdict = -1; /* from the last line */
-    char *save = NULL;
-    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        int idx;
-        double secs;
-        if (sscanf(line, "t %d %lf", &idx, &secs) == 2 && idx >= 0 && idx < t->n && secs > 0) {
-            if (!c->t[idx] || secs < c->t[idx]) c->t[idx] = secs;
-        } else if (!strcmp(line, "ok")) {
-            verdict = 0;
-        } else if (!strcmp(line, "pruned")) {
-            verdict = 1;
-        } else if (!strncmp(line, "fail ", 5)) {
-            snprintf(why, cap, "%s", line + 5);
-            verdict = -2;
-        }
-    }
-    /* a worker that crashes, even after "ok", has run a kernel that broke its process */
-    if (WIFSIGNALED(status)) {
-        snprintf(why, cap, "the worker crashed (signal %d)", WTERMSIG(status));
-        goto out;
-    }
-    if (verdict == -2) goto out;
-    if (verdict < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
-        snprintf(why, cap, "the worker ended without a result (exit status %d)",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        goto out;
-    }
-    result = verdict;
-    if (verdict == 0) {
-        for (int i = 0; i < t->n; i++)
-            if (!c->t[i]) {
-                snprintf(why, cap, "the worker skipped a shape");
-                result = -1;
-                goto out;
-            }
-        c->total = weighted(t, c->t);
-    }
+    result = read_answer(t, c, out, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+                         WIFEXITED(status) ? WEXITSTATUS(status) : -1, why, cap);
 out:
     if (pid > 0) {
         kill(pid, SIGKILL);
@@ -614,7 +679,7 @@ static void progress(const tuner *t, const char *phase, int kernel, const tune_s
     fprintf(stderr, "[%4.0fs %s %3d] %s: ", cli_now() - t->t0, phase, t->evals, p);
     if (rc < 0) fprintf(stderr, "rejected: %s\n", why);
     else if (rc > 0) fprintf(stderr, "slower (stopped early)\n");
-    else fprintf(stderr, "%.1f ms per item%s\n", c->total * 1e3, c->total < best ? "  (best so far)" : "");
+    else fprintf(stderr, "%.3f of CLBlast's time%s\n", c->total / t->ref, c->total < best ? "  (best so far)" : "");
 }
 
 /* Searches one kernel's parameters with the others fixed as in base; *best gets the winner
@@ -666,7 +731,7 @@ static void search(tuner *t, const char *phase, int kernel, const tune_set *base
         if (!t->quiet) {
             fprintf(stderr, "[%4.0fs %s] measured again, #%d: ", cli_now() - t->t0, phase, i + 1);
             if (rc) fprintf(stderr, "rejected: %s\n", why);
-            else fprintf(stderr, "%.1f ms per item\n", top[i].total * 1e3);
+            else fprintf(stderr, "%.3f of CLBlast's time\n", top[i].total / t->ref);
         }
     }
     *best = top[0];
@@ -746,11 +811,12 @@ int cmd_tune(int argc, char **argv)
         {"tower", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
         {"no-save", no_argument, 0, 'n'},     {"show", no_argument, 0, 'S'},
         {"worker", no_argument, 0, 'W'},      {"help", no_argument, 0, 'h'},
+        {"in-process", no_argument, 0, 'I'},
         CLI_COMMON_LONGOPTS,                  {0, 0, 0, 0}};
     cli_opts o = {0};
     const char *arch = NULL;
     double budget = 600;
-    int towers = 3, no_save = 0, do_show = 0, c;
+    int towers = 3, no_save = 0, do_show = 0, in_process = 0, c;
     uint64_t seed = 0;
     char *end;
     optind = 1;
@@ -776,6 +842,7 @@ int cmd_tune(int argc, char **argv)
             if (*end || !*optarg) return cli_fail(2, CMD, "--seed '%s' must be a number", optarg);
             break;
         case 'n': no_save = 1; break;
+        case 'I': in_process = 1; break;
         case 'S': do_show = 1; break;
         case 'W': return worker();
         case 'h': help(stdout); return 0;
@@ -809,15 +876,19 @@ int cmd_tune(int argc, char **argv)
     clipcl_context *ctx = NULL;
     clipcl_context_params cp = clipcl_context_default_params();
     cp.device = o.device;
+    /* in-process, nothing may be applied before CLBlast's own parameters are measured */
+    if (in_process) setenv("CLIPCL_TUNING", "0", 1);
     clipcl_status st = clipcl_context_create(&cp, &ctx);
     if (st) {
         rc = cli_lib_fail(CMD, "opening the OpenCL device", st);
         goto done;
     }
-    const clipcl_device_info *dev = &ctx->cl.info;
+    clipcl_device_info dev_copy = ctx->cl.info;
+    const clipcl_device_info *dev = &dev_copy;
     t->dev_index = dev->index;
     t->quiet = o.quiet;
     t->budget = budget;
+    t->in_process = in_process;
     t->timeout = 900;
     t->rng = seed ? seed * 0x9E3779B97F4A7C15ull | 1 : ((uint64_t)time(NULL) << 20 ^ (uint64_t)getpid()) | 1;
     ssize_t sl = readlink("/proc/self/exe", t->self, sizeof t->self - 1);
@@ -830,6 +901,11 @@ int cmd_tune(int argc, char **argv)
         rc = cli_lib_fail(CMD, "querying the device", st);
         goto done;
     }
+    /* The workers open the device themselves. Some GPUs allow one process at a time
+     * (NVIDIA's exclusive-process mode; seen as an H200 whose workers found no NVIDIA
+     * platform while this process held it), so let it go first. */
+    clipcl_context_free(ctx);
+    ctx = NULL;
     int sizes[2] = {1, batch}, n_sizes = batch == 1 ? 1 : 2;
     for (int b = 0; b < n_sizes; b++) {
         if (towers & 1) tower_shapes(t, &cfg.vision, cfg.embed_dim, 1, sizes[b]);
@@ -852,9 +928,14 @@ int cmd_tune(int argc, char **argv)
     cand before;
     memset(&before, 0, sizeof before);
     if (evaluate(t, &before, NULL, INFINITY, 0, why, sizeof why)) {
-        rc = cli_fail(1, CMD, "CLBlast's default GEMM fails on this device: %s", why);
+        rc = cli_fail(1, CMD, "CLBlast's default GEMM fails on this device: %s%s", why,
+                      !t->in_process && strstr(why, "no OpenCL device matches")
+                          ? " (the worker process could not open the device: try --in-process)"
+                          : "");
         goto done;
     }
+    normalise(t, before.t);
+    before.total = t->ref = weighted(t, before.t);
     double unweighted = 0;
     for (int i = 0; i < t->n; i++) t->s[i].before = before.t[i], unweighted += before.t[i];
     t->timeout = 180 + 10 * unweighted;
@@ -865,7 +946,9 @@ int cmd_tune(int argc, char **argv)
             t->order[j] = t->order[j - 1];
             t->order[j - 1] = x;
         }
-    if (!o.quiet) fprintf(stderr, "[%4.0fs] CLBlast defaults: %.1f ms per item\n", cli_now() - t->t0, before.total * 1e3);
+    if (!o.quiet)
+        fprintf(stderr, "[%4.0fs] CLBlast defaults: GEMM %.2f ms per item at batch 1, %.2f at batch %d\n",
+                cli_now() - t->t0, per_item(t, before.t, 1) * 1e3, per_item(t, before.t, batch) * 1e3, batch);
 
     tune_set builtin, file, seeds[8];
     int n_seeds, have_file = 0;
@@ -931,10 +1014,32 @@ int cmd_tune(int argc, char **argv)
         rc = cli_fail(1, CMD, "the chosen parameters failed their final check: %s", why);
         goto done;
     }
+    /* Each kernel was searched with the other fixed, so one can win its phase on products
+     * the threshold then sends to the other: on an H200, Xgemm won on batch-1 products
+     * forced indirect and was slower than CLBlast's own on the batch-256 products it kept.
+     * So what would apply without our search (built-in row, else CLBlast's own) competes
+     * for each kernel too. Only in workers: in-process, CLBlast's own parameters are gone
+     * after the first override. */
+    for (int k = TUNE_XGEMM; !t->in_process && k <= TUNE_XGEMM_DIRECT; k++) {
+        tune_set alt = fin;
+        alt.have[k] = builtin.have[k];
+        memcpy(alt.v[k], builtin.v[k], sizeof alt.v[k]);
+        if (!memcmp(&alt, &fin, sizeof alt)) continue;
+        cand c;
+        memset(&c, 0, sizeof c);
+        int rc_alt = evaluate(t, &c, &alt, INFINITY, 1, why, sizeof why);
+        if (!o.quiet)
+            fprintf(stderr, "[%4.0fs] with %s's %s instead: %s%.3f of CLBlast's time (the search's: %.3f)\n",
+                    cli_now() - t->t0, builtin.have[k] ? "the built-in row" : "CLBlast", tune_kernel_name(k),
+                    rc_alt ? "rejected, " : "", rc_alt ? 0.0 : c.total / t->ref, after.total / t->ref);
+        if (!rc_alt && c.total < after.total) fin = alt, after = c;
+    }
     /* both once more, alternating, so that they see the same machine load; each shape keeps
      * its fastest time */
     cand again = before;
-    if (evaluate(t, &again, NULL, INFINITY, 0, why, sizeof why) == 0) before = again;
+    /* CLBlast keeps overrides for the life of the process: in-process, its own parameters
+     * can only be measured before the first candidate */
+    if (!t->in_process && evaluate(t, &again, NULL, INFINITY, 0, why, sizeof why) == 0) before = again;
     again = after;
     if (evaluate(t, &again, &fin, INFINITY, 0, why, sizeof why) == 0) after = again;
     for (int i = 0; i < t->n; i++) t->s[i].before = before.t[i];
@@ -947,15 +1052,18 @@ int cmd_tune(int argc, char **argv)
         const shape *s = &t->s[i];
         char mnk[40];
         snprintf(mnk, sizeof mnk, "%zux%zux%zu", s->M, s->N, s->K);
-        printf("%-18s %-16s %6.2f %8.1f %8.1f  %s\n", s->what, mnk, s->weight, flops(s) / s->before * 1e-9,
+        printf("%-18s %-16s %6.2f %8.1f %8.1f  %s\n", s->what, mnk, s->calls, flops(s) / s->before * 1e-9,
                flops(s) / s->after * 1e-9,
                (double)s->M * s->N * s->K < (double)best_s * best_s * best_s ? "direct" : "indirect");
     }
-    printf("GEMM time per item, batch 1 + batch %d: %.1f ms before, %.1f ms after (x%.2f)\n", batch, before.total * 1e3,
-           after.total * 1e3, before.total / after.total);
+    for (int b = 0; b < n_sizes; b++) {
+        double pb = per_item(t, before.t, sizes[b]), pa = per_item(t, after.t, sizes[b]);
+        printf("GEMM time per item at batch %d: %.3f ms before, %.3f ms after (x%.2f)\n", sizes[b], pb * 1e3, pa * 1e3,
+               pb / pa);
+    }
     for (int k = 0; k < TUNE_NKERNELS; k++) {
-        char p[512];
-        tune_format(k, fin.v[k], p, sizeof p);
+        char p[512] = "(CLBlast's own)";
+        if (fin.have[k]) tune_format(k, fin.v[k], p, sizeof p);
         printf("  %-12s %s\n", tune_kernel_name(k), p);
     }
     rc = 0;
@@ -971,8 +1079,9 @@ int cmd_tune(int argc, char **argv)
     time_t now_t = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&now_t));
     snprintf(notes, sizeof notes,
-             "clipcl %s tune, %s, %s batch 1+%d, %d runs: GEMM %.1f ms per item before, %.1f after",
-             CLIPCL_VERSION, date, model_name, batch, t->evals, before.total * 1e3, after.total * 1e3);
+             "clipcl %s tune, %s, %s, %d runs: GEMM ms per item before/after: batch 1 %.3f/%.3f, batch %d %.3f/%.3f",
+             CLIPCL_VERSION, date, model_name, t->evals, per_item(t, before.t, 1) * 1e3, per_item(t, after.t, 1) * 1e3,
+             batch, per_item(t, before.t, batch) * 1e3, per_item(t, after.t, batch) * 1e3);
     if ((st = tune_file_path(dev, 1, path, sizeof path)) || (st = tune_file_write(path, dev, &fin, notes))) {
         rc = cli_lib_fail(CMD, "storing the tuning file", st);
         goto done;
