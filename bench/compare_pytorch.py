@@ -77,6 +77,20 @@ def torch_bench(arch, device, sizes, runs, precision, max_seconds):
     return out, torch.__version__
 
 
+def run_clipcl(a):
+    with tempfile.TemporaryDirectory() as tmp:
+        js = os.path.join(tmp, "clipcl.json")
+        cmd = [a.clipcl, "bench", "--arch", a.arch, "--batch-sizes", a.batch_sizes, "--runs", str(a.runs),
+               "--max-seconds", str(a.max_seconds), "--json", js, "-q"]
+        if a.clipcl_device:
+            cmd += ["-d", a.clipcl_device]
+        print("running:", " ".join(cmd), file=sys.stderr)
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
+        with open(js) as f:
+            ours = json.load(f)[0]
+    return ours
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clipcl", default=os.path.join(os.path.dirname(__file__), "..", "build", "clipcl"))
@@ -89,25 +103,23 @@ def main():
     ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "fp16"])
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--clipcl-json", default=None,
+                    help="use this `clipcl bench --json` result (made earlier in the same session) instead of "
+                         "running clipcl again")
     a = ap.parse_args()
     sizes = [int(s) for s in a.batch_sizes.split(",")]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        js = os.path.join(tmp, "clipcl.json")
-        cmd = [a.clipcl, "bench", "--arch", a.arch, "--batch-sizes", a.batch_sizes, "--runs", str(a.runs),
-               "--max-seconds", str(a.max_seconds), "--json", js, "-q"]
-        if a.clipcl_device:
-            cmd += ["-d", a.clipcl_device]
-        print("running:", " ".join(cmd), file=sys.stderr)
-        subprocess.run(cmd, check=True, stdout=sys.stderr)
-        with open(js) as f:
+    if a.clipcl_json:
+        with open(a.clipcl_json) as f:
             ours = json.load(f)[0]
+    else:
+        ours = run_clipcl(a)
 
     if a.threads:
         import torch
         torch.set_num_threads(a.threads)
     theirs, tv = torch_bench(a.arch, a.device, sizes, a.runs, a.precision, a.max_seconds)
-    print(f"\n{a.arch}, clipcl on {ours['device']} (fp32) vs PyTorch {tv} on {a.device} ({a.precision})")
+    print(f"\n{a.arch}, clipcl on {ours['device']} ({ours.get('precision', 'fp32')}) vs PyTorch {tv} on {a.device} ({a.precision})")
     print(f"{'tower':6} {'batch':>5} {'clipcl/s':>10} {'torch/s':>10} {'ratio':>7}")
     rows = []
     for t in theirs:

@@ -1,26 +1,148 @@
 #!/usr/bin/env bash
-# On the GPU machine, from the repository root, with .devrun/ and build/ carried over (nothing
-# is built here): device list, correctness on the GPU, the benchmark with per-op profile, and
-# the PyTorch comparison on the same card, all in one go. Results go to $OUT (default ./gpu-out).
+# On the GPU machine, from the repository root, with .devrun/ carried over (made by
+# bench/prepare_device.sh; nothing is built here), in one go:
+#   1. the device, and the libraries the machine lacks (taken from .devrun/fallback.tar.xz)
+#   2. correctness on the GPU: the kernel, model and GEMM-parameter tests, and `clipcl verify`
+#      of the tiny models against Hugging Face's outputs
+#   3. `clipcl bench` of ViT-B/32 fp32 with CLBlast's own GEMM parameters (per-op profile at
+#      batch 1 and 256, cold start), then PyTorch on the same card (fp32, TF32 off)
+#   4. `clipcl tune` at the model's shapes (batch 1 and 256; in-process when the workers cannot
+#      open the device), then the bench and PyTorch again, and fp16 weight storage
+# Results and logs go to $OUT (default ./gpu-out); a short table is printed last.
+# Knobs for a dry run on another device: RUNNER (default: the NVIDIA OpenCL wrapper),
+# DEV (gpu), SIZES (1,8,64,256), TUNE_BUDGET (seconds, 100), TESTS (program names), TORCH_DEV (cuda),
+# DEFAULT (1: also measure CLBlast's own parameters first), TORCH_BOTH (0: PyTorch after tuning only),
+# TUNE_FLAGS (extra `clipcl tune` options, e.g. --in-process).
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
-run() { bash .devrun/opencl-nvidia.sh "$@"; }
-B=build/clipcl
+RUNNER=${RUNNER-bash .devrun/opencl-nvidia.sh}
+DEV=${DEV:-gpu}
+SIZES=${SIZES:-1,8,64,256}
+MAXB=${SIZES##*,}
+TUNE_BUDGET=${TUNE_BUDGET:-100}
+TESTS=${TESTS-test_kernels test_refclip test_synth test_tune test_conv test_shapes test_model test_threads}
+TORCH_DEV=${TORCH_DEV:-cuda}
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-/tmp/clipcl-cache}
+export PYTHONUNBUFFERED=1
+B=.devrun/bin/clipcl
+LOG="$OUT/log.txt"
+SUM="$OUT/summary.txt"
+: >"$SUM"
+t0=$(date +%s)
+say() { echo "[$(($(date +%s) - t0))s] $*" | tee -a "$LOG" "$SUM"; }
+run() { $RUNNER "$@"; }
+# step NAME SECONDS CMD...: runs CMD under a time limit, output into $OUT/NAME.txt and the log
+step() {
+  local name=$1 secs=$2
+  shift 2
+  echo "=== $name: $*" >>"$LOG"
+  timeout -k 5 "$secs" "$@" >"$OUT/$name.txt" 2>&1
+  local rc=$?
+  cat "$OUT/$name.txt" >>"$LOG"
+  say "$name: exit $rc"
+  return $rc
+}
+
+# ---------------------------------------------------------------- 1. programs and libraries
+mkdir -p .devrun/bin
+untar() { tar -C "$2" -xJf "$1" 2>/dev/null || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"; }
+untar .devrun/bins.tar.xz .devrun/bin
+for pass in 1 2 3 4 5; do
+  missing=$(for p in .devrun/bin/*; do LD_LIBRARY_PATH=.devrun/lib ldd "$p" 2>/dev/null; done |
+    awk '/not found/ {print $1}' | sort -u)
+  [ -z "$missing" ] && break
+  say "missing here: $(echo $missing)"
+  [ -d .devrun/fb ] || { mkdir -p .devrun/fb && untar .devrun/fallback.tar.xz .devrun/fb; }
+  for l in $missing; do cp .devrun/fb/"$l" .devrun/lib/ 2>/dev/null || say "no fallback for $l"; done
+done
+# the test programs find their data at the build machine's path
+src=$(grep -aoE -m1 '/[[:alnum:]_./-]*/tests/data' .devrun/bin/test_refclip | head -n 1)
+if [ -n "$src" ] && [ ! -e "$src" ]; then
+  mkdir -p "$(dirname "${src%/tests/data}")" && ln -s "$PWD" "${src%/tests/data}"
+fi
+# ... and the CLI at the build folder's path
+exe=$(grep -aoE -m1 '/[[:alnum:]_./-]*/clipcl' .devrun/bin/test_synth | grep -v '/tests/' | head -n 1)
+if [ -n "$exe" ] && [ ! -e "$exe" ]; then mkdir -p "$(dirname "$exe")" && ln -s "$PWD/$B" "$exe"; fi
 {
-  date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,compute_mode --format=csv,noheader 2>/dev/null
   run .devrun/bin/clinfo -l
   run $B devices
-} > "$OUT/device.txt" 2>&1
-cat "$OUT/device.txt"
-# exactness on the GPU
-run $B verify -m tests/data/tiny-quickgelu tests/data/tiny-quickgelu/reference.safetensors -d gpu | tee "$OUT/verify.txt"
-# throughput: ViT-B/32 fp32 at the issue's batch sizes, per-op profile, cold start
-run $B bench --arch ViT-B/32 -d gpu --batch-sizes 1,8,64,256 --runs 20 --max-seconds 20 --profile --cold-start \
-  --json "$OUT/bench.json" --svg "$OUT/bench.svg" -q | tee "$OUT/bench.txt"
-# PyTorch on the same card, same run (fp32 with TF32 off)
-if python3 -c "import torch, transformers" 2>/dev/null; then
-  run python3 bench/compare_pytorch.py --clipcl $B --clipcl-device gpu --device cuda --arch ViT-B/32 \
-    --batch-sizes 1,8,64,256 --runs 20 --precision fp32 --json "$OUT/compare.json" | tee "$OUT/compare.txt"
+  run $B tune --show -d "$DEV"
+} >"$OUT/device.txt" 2>&1
+cat "$OUT/device.txt" | tee -a "$LOG"
+head -3 "$OUT/device.txt" >>"$SUM"
+# can a second process open the device while one holds it? (tune's workers, bench's cold start)
+( $RUNNER $B bench --arch ViT-B/32 -d "$DEV" --batch-sizes 1 --runs 400 --max-seconds 6 -q --tower image \
+    >"$OUT/hold.txt" 2>&1 & sleep 4; $RUNNER $B devices >"$OUT/second.txt" 2>&1; wait )
+say "second process while the first holds the device: $(grep -c '^[* ] [0-9]' "$OUT/second.txt") device(s) listed"
+# why a child of clipcl may not see the device (tune's workers, bench's cold start): the ICD
+# loader's own account, in a process started here and in a tune worker
+{
+  ldconfig -p | grep -i opencl
+  ls -l /etc/OpenCL/vendors/ 2>&1
+  echo "--- clipcl devices"
+  OCL_ICD_DEBUG=15 $RUNNER $B devices 2>&1 | head -n 60
+  echo "--- tune worker"
+  OCL_ICD_DEBUG=15 $RUNNER $B tune --arch ViT-B/32 -d "$DEV" --tower image --batch 1 --budget 1 --no-save 2>&1 | head -n 80
+} >"$OUT/diag-children.txt" 2>&1
+
+# ---------------------------------------------------------------- 2. correctness on the device
+export CK_DEFAULT_TIMEOUT=120
+for t in $TESTS; do
+  step "$t" 120 $RUNNER .devrun/bin/"$t"
+  grep -E '^[0-9]+%: Checks|:[FE]:' "$OUT/$t.txt" | head -n 8 | tee -a "$SUM"
+done
+for m in tiny-quickgelu tiny-gelu; do
+  step "verify-$m" 120 $RUNNER $B verify -m tests/data/$m tests/data/$m/reference.safetensors -d "$DEV"
+  tail -n 1 "$OUT/verify-$m.txt" >>"$SUM"
+done
+
+# ---------------------------------------------------------------- 3. CLBlast's parameters
+bench() { # NAME ARGS...: ViT-B/32 bench on the device
+  local name=$1
+  shift
+  step "$name" 240 $RUNNER $B bench --arch ViT-B/32 -d "$DEV" --runs 20 --max-seconds 5 -q \
+    --json "$OUT/$name.json" "$@"
+}
+torch() { # NAME CLIPCL_JSON
+  command -v python3 >/dev/null && python3 -c "import torch, transformers" 2>/dev/null || {
+    say "$1: no torch/transformers here"
+    return 1
+  }
+  step "$1" 240 python3 bench/compare_pytorch.py --clipcl-json "$2" --device "$TORCH_DEV" --arch ViT-B/32 \
+    --batch-sizes "$SIZES" --runs 20 --max-seconds 5 --precision fp32 --json "$OUT/$1.json"
+  tail -n 9 "$OUT/$1.txt" >>"$SUM"
+}
+if [ "${DEFAULT:-1}" = 1 ]; then
+  CLIPCL_TUNING=0 bench bench-default --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/bench-default.svg"
+  CLIPCL_TUNING=0 bench bench-default-b1 --batch-sizes 1 --runs 50 --profile
+  [ "${TORCH_BOTH:-0}" = 1 ] && torch torch-default "$OUT/bench-default.json"
 fi
+
+# ---------------------------------------------------------------- 4. tuned
+step tune $((TUNE_BUDGET + 150)) $RUNNER $B tune --arch ViT-B/32 -d "$DEV" --batch "$MAXB" --budget "$TUNE_BUDGET" \
+  ${TUNE_FLAGS:-}
+if grep -q "try --in-process" "$OUT/tune.txt"; then # workers could not open the device
+  step tune-in-process $((TUNE_BUDGET + 150)) $RUNNER $B tune --arch ViT-B/32 -d "$DEV" --batch "$MAXB" \
+    --budget "$TUNE_BUDGET" --in-process ${TUNE_FLAGS:-}
+  cat "$OUT/tune-in-process.txt" >>"$OUT/tune.txt"
+fi
+tail -n 30 "$OUT/tune.txt" >>"$SUM"
+cat "$XDG_CACHE_HOME"/clipcl/tuning/*.txt >"$OUT/tuning.txt" 2>/dev/null
+bench bench-tuned --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/bench-tuned.svg"
+bench bench-tuned-b1 --batch-sizes 1 --runs 50 --profile
+torch torch-tuned "$OUT/bench-tuned.json"
+bench bench-fp16 --batch-sizes "1,$MAXB" --precision fp16
+
+# ---------------------------------------------------------------- table
+say "done"
+for f in bench-default bench-default-b1 bench-tuned bench-tuned-b1 bench-fp16; do
+  [ -f "$OUT/$f.txt" ] && { echo "--- $f"; grep -v '^$' "$OUT/$f.txt"; } >>"$SUM"
+done
+# the device tool brings back 8 files: the logs travel as one archive
+tar -C "$OUT" -czf /tmp/gpu-logs.tgz . 2>/dev/null && mv /tmp/gpu-logs.tgz "$OUT/logs.tgz"
+keep=" summary.txt logs.tgz tuning.txt bench-tuned.json bench-tuned.svg torch-default.json torch-tuned.json "
+for f in "$OUT"/*; do case $keep in *" $(basename "$f") "*) ;; *) rm -rf "$f" ;; esac; done
+cat "$SUM"
