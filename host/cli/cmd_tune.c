@@ -7,7 +7,11 @@
  * with some of them, and on a CPU device that corrupts the host heap. The worker times
  * ops_gemm_nt itself, the call the encoders make, so CLBlast's pad/transpose helper kernels
  * are part of every measurement, after checking the product against a double-precision
- * reference; a wrong, failing, crashing or hanging candidate is rejected.
+ * reference; a wrong, failing, crashing or hanging candidate is rejected. --in-process runs
+ * the same worker code in the tuner itself, for drivers whose devices its children cannot open.
+ *
+ * The objective is the sum over the batch sizes of GEMM time per item relative to CLBlast's
+ * own parameters (normalise()), so batch 1 and a large batch count alike.
  *
  * The search has three phases: the indirect kernel (Xgemm, every product forced indirect),
  * the direct kernel (XgemmDirect, every product forced direct), then the direct/indirect
