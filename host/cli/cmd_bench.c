@@ -60,7 +60,7 @@ typedef struct devres {
     clipcl_op_stats ops[2][CLIPCL_OP_KINDS]; /* image, text */
     int ops_batch[2];
     double cold_ms, cold_nocache_ms;
-    int have_cold;
+    int have_cold, cold_failed;
     char error[512];
     const char *precision;
 } devres;
@@ -269,6 +269,7 @@ static void bench_device(const char *self, const char *dir, int devidx, const in
         run_child(self, dir, devidx, r->precision, 0); /* fills the caches */
         r->cold_ms = run_child(self, dir, devidx, r->precision, 0);
         r->have_cold = r->cold_ms >= 0 && r->cold_nocache_ms >= 0;
+        r->cold_failed = !r->have_cold;
     }
     goto done;
 fail:
@@ -297,6 +298,8 @@ static void print_text(const devres *r, const char *model)
     if (r->have_cold)
         printf("  cold start to first image embedding: %.0f ms with kernel caches, %.0f ms without\n", r->cold_ms,
                r->cold_nocache_ms);
+    else if (r->cold_failed)
+        printf("  cold start: not measured (a child process failed; its message is above)\n");
     for (int t = 0; t < 2 && r->have_ops; t++) {
         if (!r->ops_batch[t]) continue;
         double total = 0;
@@ -342,6 +345,8 @@ static void print_json(FILE *f, const devres *rs, int n, const char *model)
         if (r->have_cold)
             fprintf(f, ", \"cold_start_ms\": {\"with_cache\": %.1f, \"without_cache\": %.1f}", r->cold_ms,
                     r->cold_nocache_ms);
+        else if (r->cold_failed)
+            fputs(", \"cold_start_ms\": null", f);
         if (r->have_ops) {
             fputs(", \"ops\": [", f);
             int first = 1;
@@ -362,6 +367,21 @@ static void print_json(FILE *f, const devres *rs, int n, const char *model)
 }
 
 /* Grouped bars: one panel per tower, one group per batch size, one bar per device. */
+/* Fails now rather than after minutes of measuring when FILE's folder cannot take it. */
+static int check_out(const char *path)
+{
+    if (!path || !strcmp(path, "-")) return 0;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    if (n >= sizeof dir) return cli_fail(2, CMD, "%s: path too long", path);
+    memcpy(dir, slash ? path : ".", n);
+    dir[n ? n : 1] = '\0';
+    if (slash == path) dir[0] = '/';
+    if (access(dir, W_OK)) return cli_fail(2, CMD, "%s: cannot create: %s", path, strerror(errno));
+    return 0;
+}
+
 static int write_svg(const char *path, const devres *rs, int n, const char *model)
 {
     static const char *colors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"};
@@ -373,7 +393,7 @@ static int write_svg(const char *path, const devres *rs, int n, const char *mode
             W, top + 2 * (PH + 60) + 20 * n);
     fprintf(f, "<text x=\"20\" y=\"30\" font-size=\"18\">clipcl bench: ");
     for (const char *p = model; *p; p++) fputs(*p == '<' ? "&lt;" : *p == '&' ? "&amp;" : (char[]){*p, 0}, f);
-    fprintf(f, ", fp32</text>\n");
+    fprintf(f, ", %s</text>\n", n ? rs[0].precision : "fp32");
     const char *towers[2] = {"image", "text"};
     for (int t = 0; t < 2; t++) {
         int y0 = top + t * (PH + 60);
@@ -496,6 +516,7 @@ int cmd_bench(int argc, char **argv)
     }
     if (optind != argc) return cli_fail(2, CMD, "unexpected argument '%s' (see --help)", argv[optind]);
     if (arch && o.model) return cli_fail(2, CMD, "give either -m or --arch, not both");
+    if (check_out(json) || check_out(svg)) return 2;
     char dir[4096];
     const char *model_name;
     if (arch) {
