@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "img.h"
 #include "model.h"
 
 static clipcl_status ws_ensure(clipcl_model *m, int batch)
@@ -161,14 +162,36 @@ done:
     return st;
 }
 
-static clipcl_status vision_chunk(clipcl_model *m, const float *pix, int B, const clipcl_outputs *out, size_t item0)
+/* ws->pix = B images: the normalized floats given, or the bytes given (rgb, S x S x 3 each)
+ * normalized on the device with the host's table. */
+static clipcl_status upload_pixels(clipcl_model *m, const float *pix, const uint8_t *rgb, int B)
+{
+    ocl *o = &m->ctx->cl;
+    workspace *ws = &m->ws;
+    const size_t S = (size_t)m->vision.c.image_size, plane = S * S;
+    if (!rgb) return ocl_upload(o, ws->pix, 0, (size_t)B * 3 * plane * sizeof(float), pix);
+    clipcl_status st;
+    if (!m->lut8) {
+        float lut[3][256];
+        if ((st = img_norm_lut(&m->preproc, lut)) ||
+            (st = ocl_alloc(o, sizeof lut, &m->lut8, "pixel normalization table")) ||
+            (st = ocl_upload(o, m->lut8, 0, sizeof lut, lut)))
+            return st;
+    }
+    if (!ws->pix8 && (st = ocl_alloc(o, (size_t)ws->batch * plane * 3, &ws->pix8, "image bytes"))) return st;
+    if ((st = ocl_upload(o, ws->pix8, 0, (size_t)B * plane * 3, rgb))) return st;
+    return ops_rgb8_normalize(&m->ctx->k, ws->pix8, m->lut8, ws->pix, B, (int)plane);
+}
+
+static clipcl_status vision_chunk(clipcl_model *m, const float *pix, const uint8_t *rgb, int B,
+                                  const clipcl_outputs *out, size_t item0)
 {
     const tower *t = &m->vision;
     ops *k = &m->ctx->k;
     ocl *o = &m->ctx->cl;
     workspace *ws = &m->ws;
     const int T = t->tokens, W = t->c.width, S = t->c.image_size, P = t->c.patch_size, C = t->c.channels;
-    const size_t npix = (size_t)C * S * S, G2 = (size_t)T - 1, K = (size_t)C * P * P;
+    const size_t G2 = (size_t)T - 1, K = (size_t)C * P * P;
     cl_int cls[256], *cls_heap = NULL, *clsp = cls;
     if (B > 256) {
         cls_heap = malloc((size_t)B * sizeof *cls_heap);
@@ -179,7 +202,7 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, int B, cons
     cl_mem pending;
     clipcl_status st;
     /* patches → h, patch embeddings → qkv (both free until the first block) */
-    if ((st = ocl_upload(o, ws->pix, 0, (size_t)B * npix * sizeof(float), pix)) ||
+    if ((st = upload_pixels(m, pix, rgb, B)) ||
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), clsp)) ||
         (st = ops_patch_unfold(k, ws->pix, ws->h, B, C, S, P)) ||
         (st = gemm_w(m, (size_t)B * G2, (size_t)W, K, ws->h, t->patch_w, 0.0f, ws->qkv)) ||
@@ -263,7 +286,8 @@ static clipcl_status bottleneck(clipcl_model *m, const resnet_w *r, const rn_blo
     return CLIPCL_OK;
 }
 
-static clipcl_status resnet_chunk(clipcl_model *m, const float *pix, int B, const clipcl_outputs *out, size_t item0)
+static clipcl_status resnet_chunk(clipcl_model *m, const float *pix, const uint8_t *rgb, int B,
+                                  const clipcl_outputs *out, size_t item0)
 {
     const tower *t = &m->vision;
     const resnet_w *r = &t->rn;
@@ -271,7 +295,6 @@ static clipcl_status resnet_chunk(clipcl_model *m, const float *pix, int B, cons
     ocl *o = &m->ctx->cl;
     workspace *ws = &m->ws;
     const int S = t->c.image_size, C = t->c.width, T = t->tokens, P = T - 1;
-    const size_t npix = 3 * (size_t)S * S;
     cl_int first[256], *first_heap = NULL, *fp = first;
     if (B > 256) {
         first_heap = malloc((size_t)B * sizeof *first_heap);
@@ -283,7 +306,7 @@ static clipcl_status resnet_chunk(clipcl_model *m, const float *pix, int B, cons
     /* stem: NCHW pixels → three 3×3 convolutions → 2×2 average pool */
     const int H1 = model_conv_out(S, 3, 2, 1);
     fmap cur = {ws->ln, H1 / 2, H1 / 2, r->width};
-    if ((st = ocl_upload(o, ws->pix, 0, (size_t)B * npix * sizeof(float), pix)) ||
+    if ((st = upload_pixels(m, pix, rgb, B)) ||
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), fp)) ||
         (st = conv_relu(m, r, &r->stem[0], ws->pix, 1, B, S, S, ws->x)) ||
         (st = conv_relu(m, r, &r->stem[1], ws->x, 0, B, H1, H1, ws->ln)) ||
@@ -334,20 +357,40 @@ clipcl_status clipcl_encode_texts_ex(clipcl_model *m, const int32_t *ids, int n,
     return CLIPCL_OK;
 }
 
-clipcl_status clipcl_encode_images_ex(clipcl_model *m, const float *pix, int n, const clipcl_outputs *out)
+/* Either pix (floats) or rgb (bytes) is given. */
+static clipcl_status encode_images(clipcl_model *m, const float *pix, const uint8_t *rgb, int n,
+                                   const clipcl_outputs *out, const char *fn)
 {
-    if (!m || !pix || !out || n < 0) return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_encode_images: bad argument");
+    if (!m || (!pix && !rgb) || !out || n < 0) return err_set(CLIPCL_ERR_INVALID_ARG, "%s: bad argument", fn);
     if (!m->vision.present) return err_set(CLIPCL_ERR_INVALID_ARG, "the model was loaded without its image tower");
-    const size_t npix = clipcl_model_pixels_per_image(m);
+    const size_t npix = clipcl_model_pixels_per_image(m); /* floats, or bytes (3 x S x S either way) */
     for (int i0 = 0; i0 < n; i0 += m->max_batch) {
         int B = n - i0 < m->max_batch ? n - i0 : m->max_batch;
         clipcl_status st = ws_ensure(m, B);
         if (st) return st;
-        st = m->vision.kind == TOWER_RESNET ? resnet_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0)
-                                            : vision_chunk(m, pix + (size_t)i0 * npix, B, out, (size_t)i0);
+        const float *p = pix ? pix + (size_t)i0 * npix : NULL;
+        const uint8_t *r = rgb ? rgb + (size_t)i0 * npix : NULL;
+        st = m->vision.kind == TOWER_RESNET ? resnet_chunk(m, p, r, B, out, (size_t)i0)
+                                            : vision_chunk(m, p, r, B, out, (size_t)i0);
         if (st) return err_prefix(st, "batch of %d: ", B);
     }
     return CLIPCL_OK;
+}
+
+clipcl_status clipcl_encode_images_ex(clipcl_model *m, const float *pix, int n, const clipcl_outputs *out)
+{
+    return encode_images(m, pix, NULL, n, out, "clipcl_encode_images");
+}
+
+clipcl_status clipcl_encode_images_rgb8_ex(clipcl_model *m, const uint8_t *rgb, int n, const clipcl_outputs *out)
+{
+    return encode_images(m, NULL, rgb, n, out, "clipcl_encode_images_rgb8");
+}
+
+clipcl_status clipcl_encode_images_rgb8(clipcl_model *m, const uint8_t *rgb, int n, float *embeds)
+{
+    clipcl_outputs o = {.embeds = embeds};
+    return clipcl_encode_images_rgb8_ex(m, rgb, n, &o);
 }
 
 clipcl_status clipcl_encode_texts(clipcl_model *m, const int32_t *ids, int n, float *embeds)

@@ -787,6 +787,19 @@ clipcl_status clipcl_image_crop_rgb8(const clipcl_image *img, int size, uint8_t 
     return img_resize_crop_rgb8(img, size, out);
 }
 
+clipcl_status img_norm_lut(const clipcl_preproc *pp, float lut[3][256])
+{
+    /* ToTensor then Normalize, in float32 as torchvision does: x / 255, then (x - m) / s. */
+    for (int c = 0; c < 3; c++) {
+        if (!(pp->std[c] > 0.0f) || pp->std[c] != pp->std[c] || pp->mean[c] != pp->mean[c])
+            return err_set(CLIPCL_ERR_INVALID_ARG, "channel %d has std %g, mean %g", c,
+                           (double)pp->std[c], (double)pp->mean[c]);
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = ((float)v / 255.0f - pp->mean[c]) / pp->std[c];
+    }
+    return CLIPCL_OK;
+}
+
 clipcl_status clipcl_image_preprocess(const clipcl_image *img, const clipcl_preproc *pp,
                                       float *out)
 {
@@ -796,21 +809,14 @@ clipcl_status clipcl_image_preprocess(const clipcl_image *img, const clipcl_prep
     if (S < 1 || S > IMG_MAX_CROP)
         return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_image_preprocess: size %d outside 1..%d",
                        S, IMG_MAX_CROP);
-    /* ToTensor then Normalize, in float32 as torchvision does: x / 255, then (x - m) / s. */
     float lut[3][256];
-    for (int c = 0; c < 3; c++) {
-        if (!(pp->std[c] > 0.0f) || pp->std[c] != pp->std[c] || pp->mean[c] != pp->mean[c])
-            return err_set(CLIPCL_ERR_INVALID_ARG,
-                           "clipcl_image_preprocess: channel %d has std %g, mean %g", c,
-                           (double)pp->std[c], (double)pp->mean[c]);
-        for (int v = 0; v < 256; v++)
-            lut[c][v] = ((float)v / 255.0f - pp->mean[c]) / pp->std[c];
-    }
+    clipcl_status st = img_norm_lut(pp, lut);
+    if (st) return err_prefix(st, "clipcl_image_preprocess: ");
     size_t plane = (size_t)S * S;
     uint8_t *rgb = malloc(plane * 3);
     if (!rgb)
         return err_set(CLIPCL_ERR_NOMEM, "clipcl_image_preprocess: out of memory");
-    clipcl_status st = img_resize_crop_rgb8(img, S, rgb);
+    st = img_resize_crop_rgb8(img, S, rgb);
     if (st == CLIPCL_OK)
         for (size_t i = 0; i < plane; i++)
             for (int c = 0; c < 3; c++)

@@ -29,6 +29,12 @@ struct clipcl_image {
     void *pixels;  /* row-major, channels interleaved; uint8_t, or uint16_t for I16 */
 };
 
+/* The normalized value of every byte per channel, (v / 255 - mean) / std in float32 as
+ * torchvision computes it: what clipcl_image_preprocess writes and what the device applies to
+ * clipcl_encode_images_rgb8's bytes. CLIPCL_ERR_INVALID_ARG for a std that is not positive or
+ * a NaN mean. */
+clipcl_status img_norm_lut(const clipcl_preproc *pp, float lut[3][256]);
+
 /* Largest crop size accepted by the preprocessing functions. */
 #define IMG_MAX_CROP 8192
 

@@ -703,7 +703,7 @@ void model_ws_free(clipcl_model *m)
 {
     workspace *ws = &m->ws;
     cl_mem *all[] = {&ws->x,   &ws->ln,     &ws->qkv,  &ws->h,   &ws->idx, &ws->ids,
-                     &ws->pix, &ws->pooled, &ws->feat, &ws->emb, &ws->col};
+                     &ws->pix, &ws->pooled, &ws->feat, &ws->emb, &ws->col, &ws->pix8};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) ocl_release(&m->ctx->cl, all[i]);
     /* the context's GEMM scratch grows with the batch too: freeing a model returns all the
        device memory its encodes took */
@@ -718,6 +718,7 @@ void clipcl_model_free(clipcl_model *m)
     if (m->ctx && m->ctx->cl.queue) clFinish(m->ctx->cl.queue);
     model_ws_free(m);
     ocl_release(&m->ctx->cl, &m->wtmp);
+    ocl_release(&m->ctx->cl, &m->lut8);
     free_tower(&m->ctx->cl, &m->text);
     free_tower(&m->ctx->cl, &m->vision);
     clipcl_tokenizer_free(m->tok);

@@ -67,6 +67,7 @@ typedef struct tower {
 typedef struct workspace {
     int batch;
     cl_mem x, ln, qkv, h, idx, ids, pix, pooled, feat, emb, col;
+    cl_mem pix8; /* image bytes for clipcl_encode_images_rgb8, allocated on its first use */
     size_t col_floats;
 } workspace;
 
@@ -87,6 +88,7 @@ struct clipcl_model {
     workspace ws;
     int half;                /* transformer GEMM weights and token tables stored as IEEE halves */
     cl_mem wtmp;             /* float scratch a half weight is widened into before its GEMM */
+    cl_mem lut8;             /* [3][256] normalized value of each byte (img_norm_lut), on first use */
     size_t wtmp_floats;
 };
 

@@ -37,6 +37,7 @@ clipcl_status ops_init(ops *k, ocl *o)
         (st = ocl_kernel(o, "embed", "", "text_embed_h", &k->text_embed_h)) ||
         (st = ocl_kernel(o, "eltwise", "", "half_to_float", &k->half_to_float)) ||
         (st = ocl_kernel(o, "embed", "", "patch_unfold", &k->patch_unfold)) ||
+        (st = ocl_kernel(o, "embed", "", "rgb8_normalize", &k->rgb8_normalize)) ||
         (st = ocl_kernel(o, "embed", "", "vit_embed", &k->vit_embed))) {
         ops_free(k);
         return st;
@@ -59,7 +60,7 @@ void ops_free(ops *k)
     k->cap_evs = 0;
     cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->bias_act4, &k->add_bias,
                         &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
-                        &k->text_embed_h, &k->half_to_float};
+                        &k->text_embed_h, &k->half_to_float, &k->rgb8_normalize};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i]) clReleaseKernel(*all[i]);
         *all[i] = NULL;
@@ -200,6 +201,18 @@ clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C,
                                    OCL_A(S), OCL_A(P), OCL_A(G));
     return st ? st : run2d(k, k->patch_unfold, "patch_unfold", C * P * P, B * G * G, CLIPCL_OP_ELEMENTWISE,
                                 8.0 * B * G * G * C * P * P);
+}
+
+clipcl_status ops_rgb8_normalize(ops *k, cl_mem rgb, cl_mem lut, cl_mem pix, int B, int plane)
+{
+    if ((double)B * plane > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "rgb8_normalize: %d x %d pixels", B, plane);
+    cl_int total = B * plane;
+    clipcl_status st = ocl_setargs(k->rgb8_normalize, "rgb8_normalize", 5, OCL_A(rgb), OCL_A(lut), OCL_A(pix),
+                                   OCL_A(plane), OCL_A(total));
+    if (st) return st;
+    size_t local = 256, global = (size_t)total;
+    return ocl_run(k->o, k->rgb8_normalize, "rgb8_normalize", 1, &global, &local,
+                   prof_slot(k, CLIPCL_OP_ELEMENTWISE, 0, 15.0 * total));
 }
 
 clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W)

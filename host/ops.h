@@ -22,7 +22,7 @@ typedef struct ops {
     cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
     size_t gemm_tmp_bytes;
     cl_kernel layernorm, l2norm, bias_act, bias_act4, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
-        half_to_float;
+        half_to_float, rgb8_normalize;
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
     int n_evs, cap_evs;
@@ -57,6 +57,8 @@ clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, int tok_half, cl_me
 /* dst[0..n) = (float) src[0..n) for a buffer of IEEE halves. */
 clipcl_status ops_half_to_float(ops *k, cl_mem src, cl_mem dst, size_t n);
 clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P);
+/* pix [B, 3, plane] floats = lut [3, 256] applied to rgb [B, plane, 3] bytes. */
+clipcl_status ops_rgb8_normalize(ops *k, cl_mem rgb, cl_mem lut, cl_mem pix, int B, int plane);
 clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W);
 
 /* Chooses the variant for the device (local-memory tiles on GPUs, direct reads on CPUs;

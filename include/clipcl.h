@@ -303,6 +303,15 @@ clipcl_status clipcl_encode_images_ex(clipcl_model *model, const float *pixels, 
 clipcl_status clipcl_encode_texts_ex(clipcl_model *model, const int32_t *ids, int n,
                                      const clipcl_outputs *out);
 
+/* Encodes n images given as the bytes clipcl_image_crop_rgb8 writes at the model's size:
+ * n × S × S × 3 (HWC, RGB). The device applies the model's mean and std with the values
+ * clipcl_image_preprocess uses, so the results equal clipcl_encode_images on its output bit
+ * for bit, while a quarter of the bytes cross to the device. Device memory for S × S × 3
+ * bytes per batch item is taken on the first call. */
+clipcl_status clipcl_encode_images_rgb8(clipcl_model *model, const uint8_t *rgb, int n, float *embeds);
+clipcl_status clipcl_encode_images_rgb8_ex(clipcl_model *model, const uint8_t *rgb, int n,
+                                           const clipcl_outputs *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,8 @@
 /* test_cli_bench.c — `clipcl bench` driven as a program on the tiny model: the JSON it writes
  * (schema of issue 5: device, model, precision, one result per tower and batch size, the
- * per-op breakdown, cold start), the SVG, the text table, and its errors (exit 2 and one
- * stderr line, before any measuring for output paths that cannot be written). */
+ * per-op breakdown, cold start; images as floats or bytes), the SVG, the text table, and its
+ * errors (exit 2 and one stderr line, before any measuring for output paths that cannot be
+ * written). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -93,6 +94,7 @@ START_TEST(test_json_svg_profile)
     cJSON *root;
     cJSON *d = read_result(js, "fp32", &root);
     ck_assert(!cJSON_GetObjectItemCaseSensitive(d, "cold_start_ms"));
+    ck_assert_str_eq(str(d, "image_input"), "float");
     /* the profile: every op kind of both towers at the largest batch, GEMM with flops */
     const cJSON *ops = cJSON_GetObjectItemCaseSensitive(d, "ops"), *op;
     ck_assert(cJSON_IsArray(ops));
@@ -132,6 +134,20 @@ START_TEST(test_fp16_cold_start)
 }
 END_TEST
 
+START_TEST(test_rgb8)
+{
+    char js[4200];
+    int rc = run("bench", "-m", MODEL, "--batch-sizes", "1,3", "--runs", "1", "--rgb8", "-q", "--json",
+                 tpath(js, sizeof js, "b.json"), NULL);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, g_err);
+    ck_assert_msg(strstr(g_out, "images as bytes (--rgb8)"), "%s", g_out);
+    cJSON *root;
+    cJSON *d = read_result(js, "fp32", &root);
+    ck_assert_str_eq(str(d, "image_input"), "rgb8");
+    cJSON_Delete(root);
+}
+END_TEST
+
 static void expect_fail(int rc, const char *mention)
 {
     ck_assert_msg(rc == 2, "exit %d, expected 2; stderr: %s", rc, g_err);
@@ -165,6 +181,7 @@ int main(void)
     tcase_set_timeout(tc, 1200);
     tcase_add_test(tc, test_json_svg_profile);
     tcase_add_test(tc, test_fp16_cold_start);
+    tcase_add_test(tc, test_rgb8);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

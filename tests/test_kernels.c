@@ -190,6 +190,35 @@ START_TEST(test_text_embed)
 }
 END_TEST
 
+/* Bytes to normalized pixels: exactly the table's values, in CHW order; one pixel, odd planes. */
+START_TEST(test_rgb8_normalize)
+{
+    const int cases[][2] = {{1, 1}, {3, 7}, {2, 50177}, {5, 33}}; /* B, plane */
+    float *lut = rnd(3 * 256, 60, -3, 3);
+    cl_mem dl = dev(lut, 3 * 256 * 4);
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        int B = cases[ci][0], plane = cases[ci][1];
+        size_t n = (size_t)B * plane * 3;
+        uint8_t *rgb = malloc(n);
+        for (size_t i = 0; i < n; i++) rgb[i] = (uint8_t)((i * 2654435761u + ci) >> 7);
+        cl_mem dr = dev(rgb, n), dp = dev(NULL, n * 4);
+        OK(ops_rgb8_normalize(K, dr, dl, dp, B, plane));
+        float *pix = get(dp, n);
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < plane; p++)
+                for (int c = 0; c < 3; c++) {
+                    float want = lut[c * 256 + rgb[((size_t)b * plane + p) * 3 + c]];
+                    float got = pix[((size_t)b * 3 + c) * plane + p];
+                    ck_assert_msg(got == want, "B %d plane %d: [%d][%d][%d] = %g, want %g", B, plane, b, c, p, got, want);
+                }
+        free(rgb), free(pix);
+        ocl_release(O, &dr), ocl_release(O, &dp);
+    }
+    free(lut);
+    ocl_release(O, &dl);
+}
+END_TEST
+
 /* Patch unfold + GEMM + class/position embedding == a stride-P convolution. */
 START_TEST(test_patch_embed)
 {
@@ -337,6 +366,7 @@ int main(void)
     tcase_add_test(tc, test_gather_rows);
     tcase_add_test(tc, test_text_embed);
     tcase_add_test(tc, test_patch_embed);
+    tcase_add_test(tc, test_rgb8_normalize);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_gemm_nt);
     suite_add_tcase(s, tc);

@@ -303,6 +303,59 @@ START_TEST(test_bad_encode_input)
 }
 END_TEST
 
+/* clipcl_encode_images_rgb8 == clipcl_encode_images on clipcl_image_preprocess's output, bit
+ * for bit: a ViT and a ResNet tower, 5 images through batches of 2, fp32 and fp16 weights,
+ * with the model's own mean and std; then its argument errors. */
+START_TEST(test_rgb8_input)
+{
+    const char *names[] = {"tiny-quickgelu", "tiny-rn"};
+    for (int mi = 0; mi < 2; mi++)
+        for (int half = 0; half < 2; half++) {
+            char dir[4096];
+            precision = half ? CLIPCL_PRECISION_FP16 : CLIPCL_PRECISION_FP32;
+            clipcl_model *m = load(tu_data(dir, sizeof dir, names[mi]), 2);
+            precision = CLIPCL_PRECISION_FP32;
+            const clipcl_preproc *pp = clipcl_model_preproc(m);
+            const int n = 5, S = pp->size, E = clipcl_model_embed_dim(m);
+            const size_t per = clipcl_model_pixels_per_image(m);
+            ck_assert_int_eq((int)per, 3 * S * S);
+            uint8_t *rgb = malloc(n * per);
+            float *pix = malloc(n * per * sizeof *pix), *a = malloc((size_t)n * E * 4), *b = malloc((size_t)n * E * 4);
+            ck_assert(rgb && pix && a && b);
+            for (size_t i = 0; i < n * per; i++) rgb[i] = (uint8_t)((i * 2654435761u + 17 * mi) >> 9);
+            /* the host's normalization, as clipcl_image_preprocess writes it (CHW) */
+            for (int k = 0; k < n; k++) {
+                clipcl_image *img = NULL;
+                char path[4200];
+                snprintf(path, sizeof path, "/tmp/clipcl-rgb8-%d.ppm", (int)getpid());
+                FILE *f = fopen(path, "wb");
+                ck_assert(f);
+                fprintf(f, "P6\n%d %d\n255\n", S, S);
+                ck_assert(fwrite(rgb + k * per, 1, per, f) == per);
+                ck_assert(fclose(f) == 0);
+                ck_assert_msg(clipcl_image_load(path, &img) == CLIPCL_OK, "%s", clipcl_errmsg());
+                ck_assert_msg(clipcl_image_preprocess(img, pp, pix + k * per) == CLIPCL_OK, "%s", clipcl_errmsg());
+                clipcl_image_free(img);
+                unlink(path);
+            }
+            ck_assert_msg(clipcl_encode_images(m, pix, n, a) == CLIPCL_OK, "%s", clipcl_errmsg());
+            ck_assert_msg(clipcl_encode_images_rgb8(m, rgb, n, b) == CLIPCL_OK, "%s", clipcl_errmsg());
+            ck_assert_msg(!memcmp(a, b, (size_t)n * E * 4), "%s%s: rgb8 embeddings differ from the float path",
+                          names[mi], half ? " fp16" : "");
+            /* again, now that the table and the byte buffer exist */
+            memset(b, 0, (size_t)n * E * 4);
+            ck_assert(clipcl_encode_images_rgb8(m, rgb, n, b) == CLIPCL_OK);
+            ck_assert(!memcmp(a, b, (size_t)n * E * 4));
+            ck_assert_int_eq(clipcl_encode_images_rgb8(m, NULL, 1, b), CLIPCL_ERR_INVALID_ARG);
+            ck_assert(strstr(clipcl_errmsg(), "clipcl_encode_images_rgb8"));
+            ck_assert_int_eq(clipcl_encode_images_rgb8(m, rgb, -1, b), CLIPCL_ERR_INVALID_ARG);
+            ck_assert_int_eq(clipcl_encode_images_rgb8(m, rgb, 0, b), CLIPCL_OK);
+            free(rgb), free(pix), free(a), free(b);
+            clipcl_model_free(m);
+        }
+}
+END_TEST
+
 START_TEST(test_verify_cli)
 {
     char cmd[8192], dir[4096], ref[4096];
@@ -334,6 +387,7 @@ int main(void)
     tcase_add_test(tc, test_broken_folders);
     tcase_add_test(tc, test_bad_encode_input);
     tcase_add_test(tc, test_verify_cli);
+    tcase_add_test(tc, test_rgb8_input);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -28,7 +28,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: clipcl bench [-m MODEL | --arch ARCH] [-d DEVICE|all]\n"
             "                    [--batch-sizes 1,8,64,256] [--tower image|text|both] [--runs N]\n"
-            "                    [--max-seconds S] [--profile] [--cold-start] [--json FILE] [--svg FILE] [-q]\n\n"
+            "                    [--max-seconds S] [--profile] [--cold-start] [--rgb8] [--json FILE] [--svg FILE]\n"
+            "                    [-q]\n\n"
             "Measures images/s and texts/s per batch size (median of --runs timed runs after one warm-up;\n"
             "fewer when a measurement exceeds --max-seconds), batch-1 latency (median and p90), peak\n"
             "device memory, and optionally the per-op device time (--profile) and the cold start from\n"
@@ -38,6 +39,8 @@ static void help(FILE *f)
             "  --arch A           synthetic weights of a standard architecture (generated once into the cache):\n"
             "                     ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14-336, RN50, RN101, RN50x4, RN50x16, RN50x64\n"
             "  -d all             every OpenCL device in turn\n"
+            "  --rgb8             images as bytes (clipcl_encode_images_rgb8: normalized on the device, a\n"
+            "                     quarter of the upload) instead of normalized floats\n"
             "  --json FILE        results as JSON (an array with one object per device; '-' = stdout)\n"
             "  --svg FILE         bar chart of items/s per device and batch size\n"
             "  -m, --model M      model folder or Hub repository\n"
@@ -96,9 +99,14 @@ static void make_inputs(float *pix, size_t npix, int32_t *ids, int n)
     }
 }
 
+/* --rgb8: images go in as bytes (the CLI is single-threaded) */
+static int g_rgb8;
+
+/* pix holds floats, or with --rgb8 the same number of bytes at its start */
 static int encode(clipcl_model *m, int image, const float *pix, const int32_t *ids, int b, float *out)
 {
-    return image ? clipcl_encode_images(m, pix, b, out) : clipcl_encode_texts(m, ids, b, out);
+    if (!image) return clipcl_encode_texts(m, ids, b, out);
+    return g_rgb8 ? clipcl_encode_images_rgb8(m, (const uint8_t *)pix, b, out) : clipcl_encode_images(m, pix, b, out);
 }
 
 /* The model folder for --arch: synthetic weights in the cache, generated on first use. */
@@ -227,6 +235,8 @@ static void bench_device(const char *self, const char *dir, int devidx, const in
                 goto done;
             }
             make_inputs(pix, (size_t)maxb * npix, ids, maxb);
+            if (g_rgb8) /* bytes in the first quarter; the pixels' source bytes are as random */
+                for (size_t i = 0; i < (size_t)maxb * npix; i++) ((uint8_t *)pix)[i] = (uint8_t)(i * 2654435761u >> 13);
         }
         for (int t = 0; t < 2; t++) {
             if (!(towers & (1 << t))) continue;
@@ -284,8 +294,8 @@ done:
 
 static void print_text(const devres *r, const char *model)
 {
-    printf("device: %s (%s, %s)\nmodel: %s   precision: %s\n", r->dev.name, r->dev.platform, r->dev.driver, model,
-           r->precision);
+    printf("device: %s (%s, %s)\nmodel: %s   precision: %s%s\n", r->dev.name, r->dev.platform, r->dev.driver, model,
+           r->precision, g_rgb8 ? "   images as bytes (--rgb8)" : "");
     if (r->error[0]) {
         printf("  error: %s\n", r->error);
         return;
@@ -330,7 +340,7 @@ static void print_json(FILE *f, const devres *rs, int n, const char *model)
         cli_json_str(f, r->dev.driver);
         fputs(", \"model\": ", f);
         cli_json_str(f, model);
-        fprintf(f, ", \"precision\": \"%s\"", r->precision);
+        fprintf(f, ", \"precision\": \"%s\", \"image_input\": \"%s\"", r->precision, g_rgb8 ? "rgb8" : "float");
         if (r->error[0]) {
             fputs(", \"error\": ", f);
             cli_json_str(f, r->error);
@@ -470,6 +480,7 @@ int cmd_bench(int argc, char **argv)
         {"arch", required_argument, 0, 'a'},        {"batch-sizes", required_argument, 0, 's'},
         {"tower", required_argument, 0, 't'},       {"runs", required_argument, 0, 'r'},
         {"max-seconds", required_argument, 0, 'x'}, {"profile", no_argument, 0, 'p'},
+        {"rgb8", no_argument, 0, 'R'},
         {"cold-start", no_argument, 0, 'c'},        {"json", required_argument, 0, 'j'},
         {"svg", required_argument, 0, 'g'},         {"first-embedding", no_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},              CLI_COMMON_LONGOPTS,
@@ -506,6 +517,7 @@ int cmd_bench(int argc, char **argv)
             if (*end || !(max_s > 0)) return cli_fail(2, CMD, "--max-seconds must be positive");
             break;
         case 'p': profile = 1; break;
+        case 'R': g_rgb8 = 1; break;
         case 'c': cold = 1; break;
         case 'j': json = optarg; break;
         case 'g': svg = optarg; break;

@@ -76,8 +76,9 @@ static int cmp_item(const void *a, const void *b) { return strcmp(((const item *
 static int embed_new(cli_session *s, const cli_opts *o, item *it, size_t n, size_t todo, float *emb, int *skipped)
 {
     const size_t npix = clipcl_model_pixels_per_image(s->model), E = (size_t)clipcl_model_embed_dim(s->model);
-    const int B = o->batch ? o->batch : 32;
-    float *pix = malloc((size_t)B * npix * sizeof *pix), *out = malloc((size_t)B * E * sizeof *out);
+    const int B = o->batch ? o->batch : 32, S = clipcl_model_preproc(s->model)->size;
+    uint8_t *pix = malloc((size_t)B * npix); /* the crops' bytes: clipcl_encode_images_rgb8 */
+    float *out = malloc((size_t)B * E * sizeof *out);
     size_t *slot = malloc((size_t)B * sizeof *slot);
     int rc = 0;
     if (!pix || !out || !slot) {
@@ -93,7 +94,7 @@ static int embed_new(cli_session *s, const cli_opts *o, item *it, size_t n, size
             if (it[i].old_row >= 0) continue;
             clipcl_image *img = NULL;
             clipcl_status st = clipcl_image_load(it[i].full, &img);
-            if (!st) st = clipcl_image_preprocess(img, clipcl_model_preproc(s->model), pix + (size_t)nb * npix);
+            if (!st) st = clipcl_image_crop_rgb8(img, S, pix + (size_t)nb * npix);
             clipcl_image_free(img);
             if (st) {
                 const char *msg = clipcl_errmsg();
@@ -106,7 +107,7 @@ static int embed_new(cli_session *s, const cli_opts *o, item *it, size_t n, size
             slot[nb++] = i;
         }
         if (!nb) continue;
-        clipcl_status st = clipcl_encode_images(s->model, pix, nb, out);
+        clipcl_status st = clipcl_encode_images_rgb8(s->model, pix, nb, out);
         if (st) {
             rc = cli_lib_fail(ICMD, "encoding images", st);
             break;
