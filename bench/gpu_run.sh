@@ -7,7 +7,8 @@
 #   3. `clipcl bench` of ViT-B/32 fp32 with CLBlast's own GEMM parameters (per-op profile at
 #      batch 1 and 256, cold start), then PyTorch on the same card (fp32, TF32 off)
 #   4. `clipcl tune` at the model's shapes (batch 1 and 256; in-process when the workers cannot
-#      open the device), then the bench and PyTorch again, and fp16 weight storage
+#      open the device), then the bench and PyTorch again, fp16 weight storage, and images
+#      handed over as bytes (--rgb8)
 # Results and logs go to $OUT (default ./gpu-out); a short table is printed last.
 # Knobs for a dry run on another device: RUNNER (default: the NVIDIA OpenCL wrapper),
 # DEV (gpu), SIZES (1,8,64,256), TUNE_BUDGET (seconds, 100), TESTS (program names), TORCH_DEV (cuda),
@@ -135,10 +136,11 @@ bench bench-tuned --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/benc
 bench bench-tuned-b1 --batch-sizes 1 --runs 50 --profile
 torch torch-tuned "$OUT/bench-tuned.json"
 bench bench-fp16 --batch-sizes "1,$MAXB" --precision fp16
+bench bench-rgb8 --batch-sizes "1,$MAXB" --tower image --rgb8 --profile
 
 # ---------------------------------------------------------------- table
 say "done"
-for f in bench-default bench-default-b1 bench-tuned bench-tuned-b1 bench-fp16; do
+for f in bench-default bench-default-b1 bench-tuned bench-tuned-b1 bench-fp16 bench-rgb8; do
   [ -f "$OUT/$f.txt" ] && { echo "--- $f"; grep -v '^$' "$OUT/$f.txt"; } >>"$SUM"
 done
 # the device tool brings back 8 files: the logs travel as one archive
