@@ -175,8 +175,10 @@ static clipcl_status upload_pixels(clipcl_model *m, const float *pix, const uint
         float lut[3][256];
         if ((st = img_norm_lut(&m->preproc, lut)) ||
             (st = ocl_alloc(o, sizeof lut, &m->lut8, "pixel normalization table")) ||
-            (st = ocl_upload(o, m->lut8, 0, sizeof lut, lut)))
+            (st = ocl_upload(o, m->lut8, 0, sizeof lut, lut))) {
+            ocl_release(o, &m->lut8); /* so that the next call fills it again */
             return st;
+        }
     }
     if (!ws->pix8 && (st = ocl_alloc(o, (size_t)ws->batch * plane * 3, &ws->pix8, "image bytes"))) return st;
     if ((st = ocl_upload(o, ws->pix8, 0, (size_t)B * plane * 3, rgb))) return st;

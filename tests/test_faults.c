@@ -116,6 +116,46 @@ START_TEST(test_alloc_fault_encode)
 }
 END_TEST
 
+/* The same for images handed over as bytes, whose table and byte buffer are taken on the
+ * first such call: each failure is a clean CLIPCL_ERR_NOMEM, and the next call works. */
+START_TEST(test_alloc_fault_encode_rgb8)
+{
+    clipcl_context *ctx = tu_context();
+    clipcl_model *m = NULL;
+    ck_assert_msg(clipcl_model_load(ctx, model_dir(), NULL, &m) == CLIPCL_OK, "%s", clipcl_errmsg());
+    const size_t per = clipcl_model_pixels_per_image(m), E = (size_t)clipcl_model_embed_dim(m);
+    uint8_t *rgb = malloc(3 * per);
+    float *ref = malloc(3 * E * sizeof *ref), *emb = malloc(3 * E * sizeof *emb);
+    ck_assert(rgb && ref && emb);
+    for (size_t i = 0; i < 3 * per; i++) rgb[i] = (uint8_t)(i * 2654435761u >> 11);
+    ck_assert_msg(clipcl_encode_images_rgb8(m, rgb, 3, ref) == CLIPCL_OK, "%s", clipcl_errmsg());
+    clipcl_model_free(m);
+    int failures = 0;
+    for (long n = 1; n < 100; n++) {
+        ck_assert(clipcl_model_load(ctx, model_dir(), NULL, &m) == CLIPCL_OK);
+        ocl_fault_alloc(n);
+        clipcl_status st = clipcl_encode_images_rgb8(m, rgb, 3, emb);
+        ocl_fault_alloc(0);
+        if (st == CLIPCL_OK) {
+            ck_assert(memcmp(emb, ref, 3 * E * sizeof *emb) == 0);
+            clipcl_model_free(m);
+            break;
+        }
+        ck_assert_msg(st == CLIPCL_ERR_NOMEM, "allocation %ld: status %d (%s)", n, st, clipcl_errmsg());
+        expect_msg("injected");
+        expect_msg("batch of 3");
+        failures++;
+        memset(emb, 0, 3 * E * sizeof *emb);
+        ck_assert_msg(clipcl_encode_images_rgb8(m, rgb, 3, emb) == CLIPCL_OK, "%s", clipcl_errmsg()); /* recovered */
+        ck_assert(memcmp(emb, ref, 3 * E * sizeof *emb) == 0);
+        clipcl_model_free(m);
+    }
+    ck_assert_msg(failures >= 12, "only %d allocations on the way", failures);
+    free(rgb), free(ref), free(emb);
+    clipcl_context_free(ctx);
+}
+END_TEST
+
 /* A batch whose activations exceed the device's largest buffer: a clean CLIPCL_ERR_NOMEM before
  * any kernel runs; a smaller batch on the same model then works. */
 START_TEST(test_batch_beyond_device_memory)
@@ -304,6 +344,7 @@ int main(void)
     tcase_set_timeout(tc, 1800);
     tcase_add_test(tc, test_alloc_fault_every_load_step);
     tcase_add_test(tc, test_alloc_fault_encode);
+    tcase_add_test(tc, test_alloc_fault_encode_rgb8);
     tcase_add_test(tc, test_batch_beyond_device_memory);
     tcase_add_test(tc, test_broken_shared_kernel);
     tcase_add_test(tc, test_broken_model_kernel);
