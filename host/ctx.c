@@ -9,9 +9,9 @@
 
 /* Live contexts in this process. CLBlast keeps every program it compiles in a process-wide
  * cache, and each program holds its OpenCL context, so a freed context would stay alive (on
- * a GPU: its driver context and memory) until the process ends; some GPUs also refuse a
- * second process while one holds them. The cache is emptied when the last context goes,
- * which leaves the programs of contexts still in use alone. */
+ * a GPU: its driver context and memory) until the process ends. The cache is emptied when
+ * the last context goes, which leaves the programs of contexts still in use alone (parameters
+ * given to CLBlastOverrideParameters survive it). */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static int live;
 
