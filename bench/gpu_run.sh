@@ -74,10 +74,6 @@ if [ -n "$exe" ] && [ ! -e "$exe" ]; then mkdir -p "$(dirname "$exe")" && ln -s 
 } >"$OUT/device.txt" 2>&1
 cat "$OUT/device.txt" | tee -a "$LOG"
 head -3 "$OUT/device.txt" >>"$SUM"
-# can a second process open the device while one holds it? (tune's workers, bench's cold start)
-( $RUNNER $B bench --arch ViT-B/32 -d "$DEV" --batch-sizes 1 --runs 400 --max-seconds 6 -q --tower image \
-    >"$OUT/hold.txt" 2>&1 & sleep 4; $RUNNER $B devices >"$OUT/second.txt" 2>&1; wait )
-say "second process while the first holds the device: $(grep -c '^[* ] [0-9]' "$OUT/second.txt") device(s) listed"
 # why a child of clipcl may not see the device (tune's workers, bench's cold start): the ICD
 # loader's own account, in a process started here and in a tune worker
 {

@@ -323,21 +323,20 @@ START_TEST(test_rgb8_input)
             float *pix = malloc(n * per * sizeof *pix), *a = malloc((size_t)n * E * 4), *b = malloc((size_t)n * E * 4);
             ck_assert(rgb && pix && a && b);
             for (size_t i = 0; i < n * per; i++) rgb[i] = (uint8_t)((i * 2654435761u + 17 * mi) >> 9);
-            /* the host's normalization, as clipcl_image_preprocess writes it (CHW) */
+            /* the host's normalization, as clipcl_image_preprocess writes it (CHW), of each
+               image given as an S x S PPM (no resize, no crop) */
+            uint8_t *ppm = malloc(per + 32);
+            ck_assert(ppm);
             for (int k = 0; k < n; k++) {
                 clipcl_image *img = NULL;
-                char path[4200];
-                snprintf(path, sizeof path, "/tmp/clipcl-rgb8-%d.ppm", (int)getpid());
-                FILE *f = fopen(path, "wb");
-                ck_assert(f);
-                fprintf(f, "P6\n%d %d\n255\n", S, S);
-                ck_assert(fwrite(rgb + k * per, 1, per, f) == per);
-                ck_assert(fclose(f) == 0);
-                ck_assert_msg(clipcl_image_load(path, &img) == CLIPCL_OK, "%s", clipcl_errmsg());
+                int hdr = snprintf((char *)ppm, 32, "P6\n%d %d\n255\n", S, S);
+                memcpy(ppm + hdr, rgb + k * per, per);
+                ck_assert_msg(clipcl_image_load_memory(ppm, hdr + per, "rgb8.ppm", &img) == CLIPCL_OK, "%s",
+                              clipcl_errmsg());
                 ck_assert_msg(clipcl_image_preprocess(img, pp, pix + k * per) == CLIPCL_OK, "%s", clipcl_errmsg());
                 clipcl_image_free(img);
-                unlink(path);
             }
+            free(ppm);
             ck_assert_msg(clipcl_encode_images(m, pix, n, a) == CLIPCL_OK, "%s", clipcl_errmsg());
             ck_assert_msg(clipcl_encode_images_rgb8(m, rgb, n, b) == CLIPCL_OK, "%s", clipcl_errmsg());
             ck_assert_msg(!memcmp(a, b, (size_t)n * E * 4), "%s%s: rgb8 embeddings differ from the float path",

@@ -15,28 +15,28 @@
 
 #define OK(call) ck_assert_msg((call) == CLIPCL_OK, "%s: %s", #call, clipcl_errmsg())
 
-static clipcl_device_info pocl_cpu(void)
+static clipcl_device_info fake_device(const char *platform, const char *vendor, const char *name, const char *driver,
+                                      int gpu)
 {
     clipcl_device_info d;
     memset(&d, 0, sizeof d);
-    snprintf(d.platform, sizeof d.platform, "Portable Computing Language");
-    snprintf(d.vendor, sizeof d.vendor, "GenuineIntel");
-    snprintf(d.name, sizeof d.name, "cpu-haswell-Intel(R) Xeon(R) CPU");
-    snprintf(d.driver, sizeof d.driver, "6.0");
-    d.is_cpu = 1;
+    snprintf(d.platform, sizeof d.platform, "%s", platform);
+    snprintf(d.vendor, sizeof d.vendor, "%s", vendor);
+    snprintf(d.name, sizeof d.name, "%s", name);
+    snprintf(d.driver, sizeof d.driver, "%s", driver);
+    d.is_gpu = gpu;
+    d.is_cpu = !gpu;
     return d;
+}
+
+static clipcl_device_info pocl_cpu(void)
+{
+    return fake_device("Portable Computing Language", "GenuineIntel", "cpu-haswell-Intel(R) Xeon(R) CPU", "6.0", 0);
 }
 
 static clipcl_device_info nvidia_h200(void)
 {
-    clipcl_device_info d;
-    memset(&d, 0, sizeof d);
-    snprintf(d.platform, sizeof d.platform, "NVIDIA CUDA");
-    snprintf(d.vendor, sizeof d.vendor, "NVIDIA Corporation");
-    snprintf(d.name, sizeof d.name, "NVIDIA H200");
-    snprintf(d.driver, sizeof d.driver, "580.159.04");
-    d.is_gpu = 1;
-    return d;
+    return fake_device("NVIDIA CUDA", "NVIDIA Corporation", "NVIDIA H200", "580.159.04", 1);
 }
 
 static int set_equal(const tune_set *a, const tune_set *b)

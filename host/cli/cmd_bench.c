@@ -3,6 +3,7 @@
  * SVG outputs for comparing devices. Synthetic weights (--arch) need no download. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,22 +377,17 @@ static void print_json(FILE *f, const devres *rs, int n, const char *model)
     fputs("\n]\n", f);
 }
 
-/* Grouped bars: one panel per tower, one group per batch size, one bar per device. */
 /* Fails now rather than after minutes of measuring when FILE's folder cannot take it. */
 static int check_out(const char *path)
 {
     if (!path || !strcmp(path, "-")) return 0;
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    if (n >= sizeof dir) return cli_fail(2, CMD, "%s: path too long", path);
-    memcpy(dir, slash ? path : ".", n);
-    dir[n ? n : 1] = '\0';
-    if (slash == path) dir[0] = '/';
-    if (access(dir, W_OK)) return cli_fail(2, CMD, "%s: cannot create: %s", path, strerror(errno));
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return cli_fail(2, CMD, "%s: path too long", path);
+    if (access(dirname(dir), W_OK)) return cli_fail(2, CMD, "%s: cannot create: %s", path, strerror(errno));
     return 0;
 }
 
+/* Grouped bars: one panel per tower, one group per batch size, one bar per device. */
 static int write_svg(const char *path, const devres *rs, int n, const char *model)
 {
     static const char *colors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"};

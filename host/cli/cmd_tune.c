@@ -906,9 +906,7 @@ int cmd_tune(int argc, char **argv)
         rc = cli_lib_fail(CMD, "querying the device", st);
         goto done;
     }
-    /* The workers open the device themselves. Some GPUs allow one process at a time
-     * (NVIDIA's exclusive-process mode; seen as an H200 whose workers found no NVIDIA
-     * platform while this process held it), so let it go first. */
+    /* The workers open the device themselves; this process need not hold it meanwhile. */
     clipcl_context_free(ctx);
     ctx = NULL;
     int sizes[2] = {1, batch}, n_sizes = batch == 1 ? 1 : 2;
