@@ -8,7 +8,11 @@ depend on the values); clipcl uses its synthetic weights (`clipcl bench --arch`)
 
 usage: bench/compare_pytorch.py [--clipcl build/clipcl] [--arch ViT-B/32] [--device cpu|cuda]
                                 [--clipcl-device D] [--batch-sizes 1,8] [--runs 5]
-                                [--precision fp32|tf32|fp16] [--json OUT.json]
+                                [--precision fp32|tf32|fp16] [--text-tokens 77] [--json OUT.json]
+
+Texts: --text-tokens N tokens each (start and end included). PyTorch gets ids of that length
+(what the Hugging Face processor's padding=True gives for prompts of N tokens); clipcl gets
+them padded to 77 and stops at the batch's last end token, so both compute N positions.
 """
 import argparse
 import json
@@ -27,7 +31,7 @@ ARCHS = {  # projection, text (width, layers, heads), vision (width, layers, hea
 }
 
 
-def torch_bench(arch, device, sizes, runs, precision, max_seconds):
+def torch_bench(arch, device, sizes, runs, precision, max_seconds, text_tokens):
     import torch
     from transformers import CLIPConfig, CLIPModel
 
@@ -57,9 +61,9 @@ def torch_bench(arch, device, sizes, runs, precision, max_seconds):
                     x = torch.randn(b, 3, img, img, device=device, dtype=dtype)
                     fn = lambda: model.get_image_features(pixel_values=x)
                 else:
-                    ids = torch.randint(1, 49405, (b, 77), device=device)
+                    ids = torch.randint(1, 49405, (b, text_tokens), device=device)
                     ids[:, 0] = 49406
-                    ids[:, 12] = 49407
+                    ids[:, -1] = 49407
                     fn = lambda: model.get_text_features(input_ids=ids)
                 # warm-up: at least 3 calls and half a second, so that cuBLAS's first-call
                 # setup and the GPU's clocks ramping up stay out of the numbers (one call was
@@ -87,7 +91,7 @@ def run_clipcl(a):
     with tempfile.TemporaryDirectory() as tmp:
         js = os.path.join(tmp, "clipcl.json")
         cmd = [a.clipcl, "bench", "--arch", a.arch, "--batch-sizes", a.batch_sizes, "--runs", str(a.runs),
-               "--max-seconds", str(a.max_seconds), "--json", js, "-q"]
+               "--max-seconds", str(a.max_seconds), "--text-tokens", str(a.text_tokens), "--json", js, "-q"]
         if a.clipcl_device:
             cmd += ["-d", a.clipcl_device]
         print("running:", " ".join(cmd), file=sys.stderr)
@@ -108,6 +112,7 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=60)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "fp16"])
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
+    ap.add_argument("--text-tokens", type=int, default=77, help="tokens per text, 2..77 (default 77)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--clipcl-json", default=None,
                     help="use this `clipcl bench --json` result (made earlier in the same session) instead of "
@@ -115,16 +120,21 @@ def main():
     a = ap.parse_args()
     sizes = [int(s) for s in a.batch_sizes.split(",")]
 
+    if not 2 <= a.text_tokens <= 77:
+        ap.error("--text-tokens must be 2..77")
     if a.clipcl_json:
         with open(a.clipcl_json) as f:
             ours = json.load(f)[0]
+        if ours.get("text_tokens", 77) != a.text_tokens:
+            ap.error(f"{a.clipcl_json} was measured with texts of {ours.get('text_tokens', 77)} tokens, "
+                     f"not {a.text_tokens}")
     else:
         ours = run_clipcl(a)
 
     if a.threads:
         import torch
         torch.set_num_threads(a.threads)
-    theirs, tv = torch_bench(a.arch, a.device, sizes, a.runs, a.precision, a.max_seconds)
+    theirs, tv = torch_bench(a.arch, a.device, sizes, a.runs, a.precision, a.max_seconds, a.text_tokens)
     print(f"\n{a.arch}, clipcl on {ours['device']} ({ours.get('precision', 'fp32')}) vs PyTorch {tv} on {a.device} ({a.precision})")
     print(f"{'tower':6} {'batch':>5} {'clipcl/s':>10} {'torch/s':>10} {'ratio':>7}")
     rows = []

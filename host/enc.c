@@ -67,27 +67,43 @@ static clipcl_status gemm_w(clipcl_model *m, size_t M, size_t N, size_t K, cl_me
     return gemm_wh(m, m->half, M, N, K, A, W, beta, C);
 }
 
-/* Runs the transformer blocks on ws->x ([B*T, W]); returns the last pending bias. */
-static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int causal, cl_mem *pending)
+/* Runs the transformer blocks on ws->x ([B*T, W]); returns the last pending bias. With
+ * pooled_only the last block runs only the rows ws->idx names (one per item: the positions
+ * that are pooled) after its attention, and leaves them in ws->pooled ([B, W]); ws->x then
+ * holds the stream before that block. */
+static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int causal, int pooled_only,
+                            cl_mem *pending)
 {
     ops *k = &m->ctx->k;
     workspace *ws = &m->ws;
-    const size_t rows = (size_t)B * t->tokens, W = (size_t)t->c.width, I = (size_t)t->c.ff;
+    const size_t W = (size_t)t->c.width, I = (size_t)t->c.ff;
     cl_mem bias = NULL;
     clipcl_status st = CLIPCL_OK;
     for (int l = 0; l < t->c.layers && !st; l++) {
         const layer_w *w = &t->layers[l];
+        size_t rows = (size_t)B * T;
         if ((st = ops_layernorm(k, ws->x, bias, w->ln1_g, w->ln1_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
             (st = gemm_w(m, rows, 3 * W, W, ws->ln, w->qkv_w, 0.0f, ws->qkv)) ||
-            (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, B, t->tokens, t->c.heads, causal)) ||
-            (st = gemm_w(m, rows, W, W, ws->ln, w->out_w, 1.0f, ws->x)) ||
-            (st = ops_layernorm(k, ws->x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
+            (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, B, T, t->c.heads, causal)))
+            break;
+        cl_mem x = ws->x, a = ws->ln;
+        /* Nothing after the attention mixes positions: the last block's other rows would be
+           computed only to be dropped (a twelfth of a ViT-B/32's work, nine twelfths of it). */
+        if (pooled_only && l == t->c.layers - 1) {
+            x = ws->pooled, a = ws->h, rows = (size_t)B;
+            if ((st = ops_gather_rows(k, ws->ln, ws->idx, NULL, a, B, (int)W)) ||
+                (st = ops_gather_rows(k, ws->x, ws->idx, NULL, x, B, (int)W)))
+                break;
+        }
+        if ((st = gemm_w(m, rows, W, W, a, w->out_w, 1.0f, x)) ||
+            (st = ops_layernorm(k, x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
             (st = gemm_w(m, rows, I, W, ws->ln, w->fc1_w, 0.0f, ws->h)) ||
             (st = ops_bias_act(k, ws->h, w->fc1_b, (int)rows, (int)I, t->c.act)) ||
-            (st = gemm_w(m, rows, W, I, ws->h, w->fc2_w, 1.0f, ws->x)))
+            (st = gemm_w(m, rows, W, I, ws->h, w->fc2_w, 1.0f, x)))
             break;
         bias = w->fc2_b;
     }
+    if (!st && pooled_only && t->c.layers < 1) st = ops_gather_rows(k, ws->x, ws->idx, NULL, ws->pooled, B, (int)W);
     *pending = bias;
     return st;
 }
@@ -123,12 +139,15 @@ static clipcl_status text_chunk(clipcl_model *m, const int32_t *ids, int B, cons
     workspace *ws = &m->ws;
     const int T = t->tokens, W = t->c.width;
     cl_int eos[256], *eos_heap = NULL, *eosp = eos;
+    int32_t *short_ids = NULL;
+    clipcl_status st;
     if (B > 256) {
         eos_heap = malloc((size_t)B * sizeof *eos_heap);
         if (!eos_heap) return err_set(CLIPCL_ERR_NOMEM, "out of memory");
         eosp = eos_heap;
     }
     /* Pool at the first end-of-text token; OpenAI's argmax gives the same position. */
+    int Tn = 1;
     for (int b = 0; b < B; b++) {
         const int32_t *row = ids + (size_t)b * T;
         int pos = -1, amax = 0;
@@ -136,14 +155,27 @@ static clipcl_status text_chunk(clipcl_model *m, const int32_t *ids, int B, cons
             if (row[i] == CLIPCL_EOT && pos < 0) pos = i;
             if (row[i] > row[amax]) amax = i;
         }
-        eosp[b] = b * T + (pos >= 0 ? pos : amax);
+        eosp[b] = pos >= 0 ? pos : amax;
+        if (eosp[b] + 1 > Tn) Tn = eosp[b] + 1;
     }
+    /* The mask is causal, so a pooled position never sees the tokens after it: unless every
+       position's state is asked for, the batch runs only up to its last pooling position
+       (a prompt of 10 tokens costs 10 positions, not 77), with the same result per row. */
+    if (out->last_hidden_state) Tn = T;
+    if (Tn < T) {
+        if (!(short_ids = malloc((size_t)B * Tn * sizeof *short_ids))) {
+            st = err_set(CLIPCL_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (int b = 0; b < B; b++) memcpy(short_ids + (size_t)b * Tn, ids + (size_t)b * T, Tn * sizeof *ids);
+        ids = short_ids;
+    }
+    for (int b = 0; b < B; b++) eosp[b] += b * Tn;
     cl_mem pending;
-    clipcl_status st;
-    if ((st = ocl_upload(o, ws->ids, 0, (size_t)B * T * sizeof(cl_int), ids)) ||
+    if ((st = ocl_upload(o, ws->ids, 0, (size_t)B * Tn * sizeof(cl_int), ids)) ||
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), eosp)) ||
-        (st = ops_text_embed(k, ws->ids, t->tok_emb, m->half, t->pos_emb, ws->x, B * T, T, W)) ||
-        (st = blocks(m, t, B, 1, &pending)))
+        (st = ops_text_embed(k, ws->ids, t->tok_emb, m->half, t->pos_emb, ws->x, B * Tn, Tn, W)) ||
+        (st = blocks(m, t, B, Tn, 1, !out->last_hidden_state, &pending)))
         goto done;
     if (out->last_hidden_state) {
         if ((st = ops_layernorm(k, ws->x, pending, t->final_g, t->final_b, ws->ln, B * T, W, t->c.eps)) ||
@@ -151,13 +183,12 @@ static clipcl_status text_chunk(clipcl_model *m, const int32_t *ids, int B, cons
             (st = ocl_download(o, ws->ln, 0, (size_t)B * T * W * sizeof(float),
                                out->last_hidden_state + item0 * T * W)))
             goto done;
-    } else {
-        if ((st = ops_gather_rows(k, ws->x, ws->idx, pending, ws->pooled, B, W)) ||
-            (st = ops_layernorm(k, ws->pooled, NULL, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps)))
-            goto done;
+    } else if ((st = ops_layernorm(k, ws->pooled, pending, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps))) {
+        goto done;
     }
     st = project(m, t, t->proj, NULL, B, out, item0);
 done:
+    free(short_ids);
     free(eos_heap);
     return st;
 }
@@ -210,18 +241,17 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, const uint8
         (st = gemm_w(m, (size_t)B * G2, (size_t)W, K, ws->h, t->patch_w, 0.0f, ws->qkv)) ||
         (st = ops_vit_embed(k, ws->qkv, t->cls, t->pos_emb, ws->x, B, T, W)) ||
         (st = ops_layernorm(k, ws->x, NULL, t->pre_g, t->pre_b, ws->x, B * T, W, t->c.eps)) ||
-        (st = blocks(m, t, B, 0, &pending)))
+        (st = blocks(m, t, B, t->tokens, 0, !out->last_hidden_state, &pending)))
         goto done;
     if (out->last_hidden_state) {
         if ((st = ops_add_bias(k, ws->x, pending, B * T, W)) ||
             (st = ocl_download(o, ws->x, 0, (size_t)B * T * W * sizeof(float),
-                               out->last_hidden_state + item0 * T * W)))
+                               out->last_hidden_state + item0 * T * W)) ||
+            (st = ops_gather_rows(k, ws->x, ws->idx, NULL, ws->pooled, B, W)))
             goto done;
         pending = NULL;
     }
-    if ((st = ops_gather_rows(k, ws->x, ws->idx, pending, ws->pooled, B, W)) ||
-        (st = ops_layernorm(k, ws->pooled, NULL, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps)))
-        goto done;
+    if ((st = ops_layernorm(k, ws->pooled, pending, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps))) goto done;
     st = project(m, t, t->proj, NULL, B, out, item0);
 done:
     free(cls_heap);

@@ -95,6 +95,7 @@ START_TEST(test_json_svg_profile)
     cJSON *d = read_result(js, "fp32", &root);
     ck_assert(!cJSON_GetObjectItemCaseSensitive(d, "cold_start_ms"));
     ck_assert_str_eq(str(d, "image_input"), "float");
+    ck_assert_int_eq((int)num(d, "text_tokens"), 77);
     /* the profile: every op kind of both towers at the largest batch, GEMM with flops */
     const cJSON *ops = cJSON_GetObjectItemCaseSensitive(d, "ops"), *op;
     ck_assert(cJSON_IsArray(ops));
@@ -134,16 +135,18 @@ START_TEST(test_fp16_cold_start)
 }
 END_TEST
 
-START_TEST(test_rgb8)
+START_TEST(test_rgb8_text_tokens)
 {
     char js[4200];
-    int rc = run("bench", "-m", MODEL, "--batch-sizes", "1,3", "--runs", "1", "--rgb8", "-q", "--json",
-                 tpath(js, sizeof js, "b.json"), NULL);
+    int rc = run("bench", "-m", MODEL, "--batch-sizes", "1,3", "--runs", "1", "--rgb8", "--text-tokens", "12", "-q",
+                 "--json", tpath(js, sizeof js, "b.json"), NULL);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, g_err);
     ck_assert_msg(strstr(g_out, "images as bytes (--rgb8)"), "%s", g_out);
+    ck_assert_msg(strstr(g_out, "texts of 12 tokens"), "%s", g_out);
     cJSON *root;
     cJSON *d = read_result(js, "fp32", &root);
     ck_assert_str_eq(str(d, "image_input"), "rgb8");
+    ck_assert_int_eq((int)num(d, "text_tokens"), 12);
     cJSON_Delete(root);
 }
 END_TEST
@@ -160,6 +163,8 @@ START_TEST(test_errors)
 {
     expect_fail(run("bench", "-m", MODEL, "--batch-sizes", "0", NULL), "--batch-sizes");
     expect_fail(run("bench", "-m", MODEL, "--runs", "0", NULL), "--runs");
+    expect_fail(run("bench", "-m", MODEL, "--text-tokens", "1", NULL), "--text-tokens");
+    expect_fail(run("bench", "-m", MODEL, "--text-tokens", "78", NULL), "--text-tokens");
     expect_fail(run("bench", "--arch", "ViT-Q/1", NULL), "ViT-Q/1");
     expect_fail(run("bench", "-m", MODEL, "--arch", "ViT-B/32", NULL), "either");
     expect_fail(run("bench", "-m", MODEL, "-d", "12345", NULL), "12345");
@@ -181,7 +186,7 @@ int main(void)
     tcase_set_timeout(tc, 1200);
     tcase_add_test(tc, test_json_svg_profile);
     tcase_add_test(tc, test_fp16_cold_start);
-    tcase_add_test(tc, test_rgb8);
+    tcase_add_test(tc, test_rgb8_text_tokens);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -52,7 +52,21 @@ static void check_fixture(const char *name, const char *model_dir, int max_batch
     tu_fixture_check(&f, "text.pooled", t_pool, tol);
     tu_fixture_check(&f, "text.features", t_feat, tol);
     tu_fixture_check(&f, "text.embeds", t_emb, tol);
+    /* without the hidden states the text tower stops at the batch's last end token */
+    clipcl_outputs ts = {t_emb, t_feat, t_pool, NULL};
+    memset(t_pool, 0, f.nt * TW * 4);
+    ck_assert_msg(clipcl_encode_texts_ex(m, f.ids, f.nt, &ts) == CLIPCL_OK, "%s", clipcl_errmsg());
+    tu_fixture_check(&f, "text.pooled", t_pool, tol);
+    tu_fixture_check(&f, "text.features", t_feat, tol);
+    tu_fixture_check(&f, "text.embeds", t_emb, tol);
     tu_fixture_check(&f, "vision.last_hidden_state", v_last, tol);
+    tu_fixture_check(&f, "vision.pooled", v_pool, tol);
+    tu_fixture_check(&f, "vision.features", v_feat, tol);
+    tu_fixture_check(&f, "vision.embeds", v_emb, tol);
+    /* without the hidden states the last block runs the class tokens only */
+    clipcl_outputs vs = {v_emb, v_feat, v_pool, NULL};
+    memset(v_pool, 0, f.ni * VW * 4);
+    ck_assert_msg(clipcl_encode_images_ex(m, f.pix, f.ni, &vs) == CLIPCL_OK, "%s", clipcl_errmsg());
     tu_fixture_check(&f, "vision.pooled", v_pool, tol);
     tu_fixture_check(&f, "vision.features", v_feat, tol);
     tu_fixture_check(&f, "vision.embeds", v_emb, tol);

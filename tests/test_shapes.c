@@ -61,6 +61,34 @@ static void run_arch(const ref_arch *a, uint64_t seed)
             double e = tu_max_rel(got[k], want[k], sz[tower][k]);
             ck_assert_msg(e <= 1e-4, "arch %d/%d %s.%s: max rel err %.3g", a->t_width, a->v_width,
                           tower ? "vision" : "text", names[k], e);
+        }
+        /* Without every position's state the text tower stops at the batch's last pooling
+           position: the first four rows (23 positions), the first alone (3), and a row whose
+           end token comes first (1 position) must still match. */
+        for (int c = 0; tower == 0 && c < 3; c++) {
+            int32_t one[77] = {49407, 320, 1929};
+            const int32_t *in = c == 2 ? one : ids;
+            const int n = c == 0 ? nt - 1 : 1, W = a->t_width;
+            clipcl_outputs os = {got[3], got[2], got[1], NULL};
+            ck_assert_msg(clipcl_encode_texts_ex(m, in, n, &os) == CLIPCL_OK, "%s", clipcl_errmsg());
+            if (c == 2) ref_encode_texts(ref, in, 1, NULL, want[1], want[2], want[3]);
+            size_t cnt[4] = {0, (size_t)n * W, (size_t)n * E, (size_t)n * E};
+            for (int k = 1; k < 4; k++) {
+                double e = tu_max_rel(got[k], want[k], cnt[k]);
+                ck_assert_msg(e <= 1e-4, "arch %d/%d text.%s, %d rows up to their end tokens: max rel err %.3g",
+                              a->t_width, a->v_width, names[k], n, e);
+            }
+        }
+        if (tower == 1) { /* the last block on the class tokens only */
+            clipcl_outputs os = {got[3], got[2], got[1], NULL};
+            ck_assert_msg(clipcl_encode_images_ex(m, pix, ni, &os) == CLIPCL_OK, "%s", clipcl_errmsg());
+            for (int k = 1; k < 4; k++) {
+                double e = tu_max_rel(got[k], want[k], sz[1][k]);
+                ck_assert_msg(e <= 1e-4, "arch %d/%d vision.%s without hidden states: max rel err %.3g", a->t_width,
+                              a->v_width, names[k], e);
+            }
+        }
+        for (int k = 0; k < 4; k++) {
             free(got[k]);
             free(want[k]);
         }

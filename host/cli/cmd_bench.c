@@ -29,8 +29,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: clipcl bench [-m MODEL | --arch ARCH] [-d DEVICE|all]\n"
             "                    [--batch-sizes 1,8,64,256] [--tower image|text|both] [--runs N]\n"
-            "                    [--max-seconds S] [--profile] [--cold-start] [--rgb8] [--json FILE] [--svg FILE]\n"
-            "                    [-q]\n\n"
+            "                    [--max-seconds S] [--profile] [--cold-start] [--rgb8] [--text-tokens N]\n"
+            "                    [--json FILE] [--svg FILE] [-q]\n\n"
             "Measures images/s and texts/s per batch size (median of --runs timed runs after one warm-up;\n"
             "fewer when a measurement exceeds --max-seconds), batch-1 latency (median and p90), peak\n"
             "device memory, and optionally the per-op device time (--profile) and the cold start from\n"
@@ -42,6 +42,9 @@ static void help(FILE *f)
             "  -d all             every OpenCL device in turn\n"
             "  --rgb8             images as bytes (clipcl_encode_images_rgb8: normalized on the device, a\n"
             "                     quarter of the upload) instead of normalized floats\n"
+            "  --text-tokens N    tokens per text, start and end included (2..77, default 77, as PyTorch\n"
+            "                     comparisons use); the text tower stops at a batch's last end token, so\n"
+            "                     short prompts (a class name in a template: about 10) run faster\n"
             "  --json FILE        results as JSON (an array with one object per device; '-' = stdout)\n"
             "  --svg FILE         bar chart of items/s per device and batch size\n"
             "  -m, --model M      model folder or Hub repository\n"
@@ -82,7 +85,10 @@ static double percentile(double *v, int n, double p)
     return v[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
-/* Deterministic inputs: smooth noise for pixels; prompts of ~10 tokens for texts. */
+/* --text-tokens: positions per text, start and end tokens included (the CLI is single-threaded) */
+static int g_text_tokens = CLIPCL_CONTEXT_LENGTH;
+
+/* Deterministic inputs: smooth noise for pixels; texts of g_text_tokens tokens, padded. */
 static void make_inputs(float *pix, size_t npix, int32_t *ids, int n)
 {
     uint64_t s = 42;
@@ -94,7 +100,7 @@ static void make_inputs(float *pix, size_t npix, int32_t *ids, int n)
         int32_t *row = ids + (size_t)r * CLIPCL_CONTEXT_LENGTH;
         memset(row, 0, CLIPCL_CONTEXT_LENGTH * sizeof *row);
         row[0] = CLIPCL_SOT;
-        int len = 5 + r % 11;
+        int len = g_text_tokens - 2;
         for (int i = 1; i <= len; i++) row[i] = 256 + (r * 131 + i * 977) % 40000;
         row[len + 1] = CLIPCL_EOT;
     }
@@ -295,8 +301,8 @@ done:
 
 static void print_text(const devres *r, const char *model)
 {
-    printf("device: %s (%s, %s)\nmodel: %s   precision: %s%s\n", r->dev.name, r->dev.platform, r->dev.driver, model,
-           r->precision, g_rgb8 ? "   images as bytes (--rgb8)" : "");
+    printf("device: %s (%s, %s)\nmodel: %s   precision: %s%s   texts of %d tokens\n", r->dev.name, r->dev.platform,
+           r->dev.driver, model, r->precision, g_rgb8 ? "   images as bytes (--rgb8)" : "", g_text_tokens);
     if (r->error[0]) {
         printf("  error: %s\n", r->error);
         return;
@@ -341,7 +347,8 @@ static void print_json(FILE *f, const devres *rs, int n, const char *model)
         cli_json_str(f, r->dev.driver);
         fputs(", \"model\": ", f);
         cli_json_str(f, model);
-        fprintf(f, ", \"precision\": \"%s\", \"image_input\": \"%s\"", r->precision, g_rgb8 ? "rgb8" : "float");
+        fprintf(f, ", \"precision\": \"%s\", \"image_input\": \"%s\", \"text_tokens\": %d", r->precision,
+                g_rgb8 ? "rgb8" : "float", g_text_tokens);
         if (r->error[0]) {
             fputs(", \"error\": ", f);
             cli_json_str(f, r->error);
@@ -476,7 +483,7 @@ int cmd_bench(int argc, char **argv)
         {"arch", required_argument, 0, 'a'},        {"batch-sizes", required_argument, 0, 's'},
         {"tower", required_argument, 0, 't'},       {"runs", required_argument, 0, 'r'},
         {"max-seconds", required_argument, 0, 'x'}, {"profile", no_argument, 0, 'p'},
-        {"rgb8", no_argument, 0, 'R'},
+        {"rgb8", no_argument, 0, 'R'},             {"text-tokens", required_argument, 0, 'T'},
         {"cold-start", no_argument, 0, 'c'},        {"json", required_argument, 0, 'j'},
         {"svg", required_argument, 0, 'g'},         {"first-embedding", no_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},              CLI_COMMON_LONGOPTS,
@@ -514,6 +521,11 @@ int cmd_bench(int argc, char **argv)
             break;
         case 'p': profile = 1; break;
         case 'R': g_rgb8 = 1; break;
+        case 'T':
+            g_text_tokens = (int)strtol(optarg, &end, 10);
+            if (*end || g_text_tokens < 2 || g_text_tokens > CLIPCL_CONTEXT_LENGTH)
+                return cli_fail(2, CMD, "--text-tokens must be 2..%d", CLIPCL_CONTEXT_LENGTH);
+            break;
         case 'c': cold = 1; break;
         case 'j': json = optarg; break;
         case 'g': svg = optarg; break;
