@@ -204,6 +204,24 @@ int cli_embed_images(const char *cmd, cli_session *s, const cli_opts *o, char *c
     return rc;
 }
 
+typedef struct text_len {
+    int len, index;
+} text_len;
+
+static int cmp_text_len(const void *a, const void *b)
+{
+    const text_len *x = a, *y = b;
+    return x->len != y->len ? (x->len > y->len) - (x->len < y->len) : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Position of the end token (where the text tower pools), or the context length. */
+static int ids_len(const int32_t *ids)
+{
+    for (int i = 0; i < CLIPCL_CONTEXT_LENGTH; i++)
+        if (ids[i] == CLIPCL_EOT) return i + 1;
+    return CLIPCL_CONTEXT_LENGTH;
+}
+
 int cli_embed_texts(const char *cmd, cli_session *s, const cli_opts *o, const char *const *texts, int n, float *emb)
 {
     const clipcl_tokenizer *tok = clipcl_model_tokenizer(s->model);
@@ -211,24 +229,45 @@ int cli_embed_texts(const char *cmd, cli_session *s, const cli_opts *o, const ch
     const size_t E = (size_t)clipcl_model_embed_dim(s->model);
     const int B = batch_size(o) * 4; /* texts are cheaper than images */
     int32_t *ids = malloc((size_t)B * CLIPCL_CONTEXT_LENGTH * sizeof *ids);
-    if (!ids) return cli_fail(2, cmd, "out of memory");
+    float *out = malloc((size_t)B * E * sizeof *out);
+    text_len *order = malloc((n > 0 ? (size_t)n : 1) * sizeof *order);
+    int rc = 0;
+    if (!ids || !out || !order) {
+        rc = cli_fail(2, cmd, "out of memory");
+        goto done;
+    }
+    /* A batch costs as many positions as its longest text (the text tower stops at the last
+       end token), so texts go to the device shortest first; each result returns to its place. */
+    for (int i = 0; i < n; i++) {
+        clipcl_status st = clipcl_tokenize(tok, texts[i], ids, CLIPCL_CONTEXT_LENGTH, 0, NULL);
+        if (st) {
+            rc = cli_lib_fail(cmd, "tokenizing", st);
+            goto done;
+        }
+        order[i] = (text_len){ids_len(ids), i};
+    }
+    qsort(order, (size_t)n, sizeof *order, cmp_text_len);
     cli_progress pr;
     cli_progress_start(&pr, "texts", n, o->quiet);
-    int rc = 0;
     for (int i0 = 0; i0 < n && !rc; i0 += B) {
         int nb = n - i0 < B ? n - i0 : B;
         for (int j = 0; j < nb && !rc; j++) {
-            clipcl_status st = clipcl_tokenize(tok, texts[i0 + j], ids + (size_t)j * CLIPCL_CONTEXT_LENGTH,
+            clipcl_status st = clipcl_tokenize(tok, texts[order[i0 + j].index], ids + (size_t)j * CLIPCL_CONTEXT_LENGTH,
                                                CLIPCL_CONTEXT_LENGTH, 0, NULL);
             if (st) rc = cli_lib_fail(cmd, "tokenizing", st);
         }
         if (rc) break;
-        clipcl_status st = clipcl_encode_texts(s->model, ids, nb, emb + (size_t)i0 * E);
+        clipcl_status st = clipcl_encode_texts(s->model, ids, nb, out);
         if (st) rc = cli_lib_fail(cmd, "encoding texts", st);
+        for (int j = 0; j < nb && !rc; j++)
+            memcpy(emb + (size_t)order[i0 + j].index * E, out + (size_t)j * E, E * sizeof *out);
         cli_progress_add(&pr, nb);
     }
     cli_progress_end(&pr);
+done:
     free(ids);
+    free(out);
+    free(order);
     return rc;
 }
 
