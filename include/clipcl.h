@@ -296,7 +296,9 @@ typedef struct clipcl_outputs {
  * Writes n × E L2-normalized embeddings to embeds. */
 clipcl_status clipcl_encode_images(clipcl_model *model, const float *pixels, int n, float *embeds);
 /* Encodes n texts given as n × 77 token ids. Pooling is at the first 49407 of each row
- * (the argmax of the ids when there is none). Ids must be < vocab_size. */
+ * (the argmax of the ids when there is none). Ids must be < vocab_size. A call costs as many
+ * positions per text as its longest text has (up to its end token; all 77 when
+ * last_hidden_state is asked for), so batches of similar lengths run fastest. */
 clipcl_status clipcl_encode_texts(clipcl_model *model, const int32_t *ids, int n, float *embeds);
 clipcl_status clipcl_encode_images_ex(clipcl_model *model, const float *pixels, int n,
                                       const clipcl_outputs *out);
