@@ -87,8 +87,9 @@ static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int c
             (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, B, T, t->c.heads, causal)))
             break;
         cl_mem x = ws->x, a = ws->ln;
-        /* Nothing after the attention mixes positions: the last block's other rows would be
-           computed only to be dropped (a twelfth of a ViT-B/32's work, nine twelfths of it). */
+        /* Nothing after the attention mixes positions, so the last block's other rows would be
+           computed only to be dropped: three quarters of that block's work, about 6 % of a
+           12-block tower. */
         if (pooled_only && l == t->c.layers - 1) {
             x = ws->pooled, a = ws->h, rows = (size_t)B;
             if ((st = ops_gather_rows(k, ws->ln, ws->idx, NULL, a, B, (int)W)) ||
