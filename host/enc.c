@@ -70,7 +70,7 @@ static clipcl_status gemm_w(clipcl_model *m, size_t M, size_t N, size_t K, cl_me
 /* Runs the transformer blocks on ws->x ([B*T, W]); returns the last pending bias. With
  * pooled_only the last block runs only the rows ws->idx names (one per item: the positions
  * that are pooled) after its attention, and leaves them in ws->pooled ([B, W]); ws->x then
- * holds the stream before that block. */
+ * holds the stream before that block. Every load path checks that a tower has a block. */
 static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int causal, int pooled_only,
                             cl_mem *pending)
 {
@@ -104,7 +104,6 @@ static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int c
             break;
         bias = w->fc2_b;
     }
-    if (!st && pooled_only && t->c.layers < 1) st = ops_gather_rows(k, ws->x, ws->idx, NULL, ws->pooled, B, (int)W);
     *pending = bias;
     return st;
 }

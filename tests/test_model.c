@@ -31,6 +31,19 @@ static clipcl_model *load(const char *dir, int max_batch)
     return m;
 }
 
+/* The reference's pooled states, features and embeddings of one tower ("text" or "vision"). */
+static void check_pooled(tu_fixture *f, const char *tower, const float *pool, const float *feat, const float *emb,
+                         double tol)
+{
+    const char *what[3] = {"pooled", "features", "embeds"};
+    const float *got[3] = {pool, feat, emb};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", tower, what[i]);
+        tu_fixture_check(f, name, got[i], tol);
+    }
+}
+
 /* Runs both towers on the fixture inputs and compares every output the reference holds. */
 static void check_fixture(const char *name, const char *model_dir, int max_batch, double tol)
 {
@@ -49,27 +62,19 @@ static void check_fixture(const char *name, const char *model_dir, int max_batch
     ck_assert_msg(clipcl_encode_texts_ex(m, f.ids, f.nt, &to) == CLIPCL_OK, "%s", clipcl_errmsg());
     ck_assert_msg(clipcl_encode_images_ex(m, f.pix, f.ni, &vo) == CLIPCL_OK, "%s", clipcl_errmsg());
     tu_fixture_check(&f, "text.last_hidden_state", t_last, tol);
-    tu_fixture_check(&f, "text.pooled", t_pool, tol);
-    tu_fixture_check(&f, "text.features", t_feat, tol);
-    tu_fixture_check(&f, "text.embeds", t_emb, tol);
+    check_pooled(&f, "text", t_pool, t_feat, t_emb, tol);
     /* without the hidden states the text tower stops at the batch's last end token */
     clipcl_outputs ts = {t_emb, t_feat, t_pool, NULL};
     memset(t_pool, 0, f.nt * TW * 4);
     ck_assert_msg(clipcl_encode_texts_ex(m, f.ids, f.nt, &ts) == CLIPCL_OK, "%s", clipcl_errmsg());
-    tu_fixture_check(&f, "text.pooled", t_pool, tol);
-    tu_fixture_check(&f, "text.features", t_feat, tol);
-    tu_fixture_check(&f, "text.embeds", t_emb, tol);
+    check_pooled(&f, "text", t_pool, t_feat, t_emb, tol);
     tu_fixture_check(&f, "vision.last_hidden_state", v_last, tol);
-    tu_fixture_check(&f, "vision.pooled", v_pool, tol);
-    tu_fixture_check(&f, "vision.features", v_feat, tol);
-    tu_fixture_check(&f, "vision.embeds", v_emb, tol);
+    check_pooled(&f, "vision", v_pool, v_feat, v_emb, tol);
     /* without the hidden states the last block runs the class tokens only */
     clipcl_outputs vs = {v_emb, v_feat, v_pool, NULL};
     memset(v_pool, 0, f.ni * VW * 4);
     ck_assert_msg(clipcl_encode_images_ex(m, f.pix, f.ni, &vs) == CLIPCL_OK, "%s", clipcl_errmsg());
-    tu_fixture_check(&f, "vision.pooled", v_pool, tol);
-    tu_fixture_check(&f, "vision.features", v_feat, tol);
-    tu_fixture_check(&f, "vision.embeds", v_emb, tol);
+    check_pooled(&f, "vision", v_pool, v_feat, v_emb, tol);
     /* logits from the engine's embeddings and logit scale */
     float *logits = malloc((size_t)f.ni * f.nt * 4);
     for (int a = 0; a < f.ni; a++)

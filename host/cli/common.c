@@ -237,7 +237,9 @@ int cli_embed_texts(const char *cmd, cli_session *s, const cli_opts *o, const ch
         goto done;
     }
     /* A batch costs as many positions as its longest text (the text tower stops at the last
-       end token), so texts go to the device shortest first; each result returns to its place. */
+       end token), so texts go to the device shortest first; each result returns to its place.
+       Only the lengths are kept and each batch is tokenized again: a microsecond per prompt,
+       against 308 bytes per text for keeping every text's ids (millions in `embed --texts`). */
     for (int i = 0; i < n; i++) {
         clipcl_status st = clipcl_tokenize(tok, texts[i], ids, CLIPCL_CONTEXT_LENGTH, 0, NULL);
         if (st) {
