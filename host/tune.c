@@ -6,7 +6,7 @@
  *   platform <platform name>
  *   device <device name>
  *   driver <driver version>
- *   kernel <Xgemm|XgemmDirect|GemmRoutine> NAME=V NAME=V ...   (each kernel at most once)
+ *   kernel <Xgemm|XgemmDirect|GemmRoutine|Padtranspose> NAME=V ...   (each kernel at most once)
  *   note <free text>                                            (any number)
  *   end <FNV-1a 64 of all bytes before this line, 16 hex digits>
  * The platform, device and driver lines must equal the device's, so a driver upgrade
@@ -26,18 +26,20 @@
 
 /* ------------------------------------------------------------------ kernels and names */
 
-static const char *const kernel_names[TUNE_NKERNELS] = {"Xgemm", "XgemmDirect", "GemmRoutine"};
+static const char *const kernel_names[TUNE_NKERNELS] = {"Xgemm", "XgemmDirect", "GemmRoutine", "Padtranspose"};
 /* CLBlast's own order (src/database/kernels/...): OverrideParameters needs every name. */
 static const char *const xgemm_names[] = {"GEMMK", "KREG", "KWG",  "KWI", "MDIMA", "MDIMC", "MWG",  "NDIMB",
                                           "NDIMC", "NWG",  "SA",   "SB",  "STRM",  "STRN",  "VWM",  "VWN"};
 static const char *const direct_names[] = {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD",
                                            "PADA", "PADB",   "VWMD",   "VWND",   "WGD"};
 static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
-static const char *const *const param_names[TUNE_NKERNELS] = {xgemm_names, direct_names, routine_names};
-static const int n_params[TUNE_NKERNELS] = {16, 10, 1};
+static const char *const padtra_names[] = {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"};
+static const char *const *const param_names[TUNE_NKERNELS] = {xgemm_names, direct_names, routine_names, padtra_names};
+static const int n_params[TUNE_NKERNELS] = {16, 10, 1, 3};
 
 enum { X_GEMMK, X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG, X_SA, X_SB, X_STRM, X_STRN,
        X_VWM, X_VWN };
+enum { P_PAD, P_TILE, P_WPT };
 enum { D_KWID, D_MDIMAD, D_MDIMCD, D_NDIMBD, D_NDIMCD, D_PADA, D_PADB, D_VWMD, D_VWND, D_WGD };
 
 #define MAX_TILE 1024u       /* no sane GEMM tile is bigger; bounds every product below */
@@ -71,6 +73,7 @@ const char *tune_clblast_default(int kernel)
                "VWM=4 VWN=2";
     case TUNE_XGEMM_DIRECT: return "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16";
     case TUNE_GEMM_ROUTINE: return "XGEMM_MIN_INDIRECT_SIZE=896";
+    case TUNE_PADTRANSPOSE: return "PADTRA_PAD=0 PADTRA_TILE=8 PADTRA_WPT=4";
     }
     return "";
 }
@@ -118,6 +121,7 @@ static const tune_row table[] = {
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
+    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Padtranspose", "PADTRA_PAD=1 PADTRA_TILE=16 PADTRA_WPT=1"},
     {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, "XgemmDirect",
      "KWID=4 MDIMAD=16 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
     {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=491"},
@@ -225,6 +229,20 @@ static int valid_direct(const size_t *v, const tune_limits *lim, char *why, size
     return 0;
 }
 
+static int valid_padtranspose(const size_t *v, const tune_limits *lim, char *why, size_t cap)
+{
+    RULE(v[P_PAD] <= 1, "PADTRA_PAD must be 0 or 1");
+    RULE(v[P_TILE] >= 1 && v[P_TILE] <= 64, "PADTRA_TILE must be 1..64");
+    RULE(v[P_WPT] >= 1 && v[P_WPT] <= 16, "PADTRA_WPT must be 1..16");
+    if (lim) {
+        RULE(v[P_TILE] * v[P_TILE] <= lim->max_wg && v[P_TILE] <= lim->max_item[0] && v[P_TILE] <= lim->max_item[1],
+             "a %zux%zu work-group is too big for the device", v[P_TILE], v[P_TILE]);
+        const uint64_t side = (uint64_t)v[P_TILE] * v[P_WPT], local = 4ull * side * (side + v[P_PAD]);
+        RULE(local <= lim->local_mem, "needs %llu bytes of local memory", (unsigned long long)local);
+    }
+    return 0;
+}
+
 int tune_valid(int kernel, const size_t *v, const tune_limits *lim, char *why, size_t cap)
 {
     switch (kernel) {
@@ -233,6 +251,7 @@ int tune_valid(int kernel, const size_t *v, const tune_limits *lim, char *why, s
     case TUNE_GEMM_ROUTINE:
         RULE(v[0] <= MAX_MIN_INDIRECT, "XGEMM_MIN_INDIRECT_SIZE must be at most %u", MAX_MIN_INDIRECT);
         return 0;
+    case TUNE_PADTRANSPOSE: return valid_padtranspose(v, lim, why, cap);
     }
     RULE(0, "unknown kernel");
 }
@@ -650,7 +669,8 @@ int tune_preview(const clipcl_device_info *d, char *desc, size_t cap)
         return 0;
     }
     const char *label = tune_builtin(d, &s);
-    if (s.have[0] || s.have[1] || s.have[2]) status = 1;
+    for (int k = 0; k < TUNE_NKERNELS; k++)
+        if (s.have[k]) status = 1;
     if (!tune_file_path(d, 0, path, sizeof path) && !tune_file_read(path, d, NULL, &s, NULL, 0)) status = 2;
     if (desc && cap) {
         if (status == 2) snprintf(desc, cap, "tuned by clipcl tune (%s)", path);
@@ -711,6 +731,10 @@ static const pspace space_direct[10] = {
     {2, {0, 1}},           {2, {0, 1}},         {4, {1, 2, 4, 8}},   {4, {1, 2, 4, 8}},   {5, {8, 16, 32, 64, 128}},
 };
 
+/* CLBlast's tuner space for the transposing copy (tuning/kernels/transpose_pad.hpp), with
+ * the 1- to 4-wide work-groups added: PoCL runs a work-group as loops over its items. */
+static const pspace space_padtra[3] = {{2, {0, 1}}, {6, {1, 2, 4, 8, 16, 32}}, {5, {1, 2, 4, 8, 16}}};
+
 static uint64_t rnd(uint64_t *s)
 {
     uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
@@ -723,6 +747,7 @@ static uint64_t rnd(uint64_t *s)
 static const pspace *space_of(int kernel, const size_t *v)
 {
     if (kernel == TUNE_XGEMM_DIRECT) return space_direct;
+    if (kernel == TUNE_PADTRANSPOSE) return space_padtra;
     return v && v[X_GEMMK] == 1 ? space_k1 : space_k0;
 }
 

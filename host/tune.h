@@ -17,7 +17,9 @@
  * The kernels and parameter names are CLBlast 1.5's, single precision:
  *   Xgemm        the tiled kernel of the "indirect" GEMM (plus pad/transpose helper kernels)
  *   XgemmDirect  the single-kernel GEMM CLBlast uses for small products
- *   GemmRoutine  XGEMM_MIN_INDIRECT_SIZE: direct when M*N*K < this value cubed */
+ *   GemmRoutine  XGEMM_MIN_INDIRECT_SIZE: direct when M*N*K < this value cubed
+ *   Padtranspose the indirect GEMM's copies of an operand that must be transposed and padded
+ *                (TransposePadMatrix, TransposeMatrix): on PoCL 9-13 % of the image tower */
 #ifndef CLIPCL_TUNE_H
 #define CLIPCL_TUNE_H
 
@@ -26,7 +28,7 @@
 
 #include "ocl.h"
 
-enum { TUNE_XGEMM = 0, TUNE_XGEMM_DIRECT = 1, TUNE_GEMM_ROUTINE = 2, TUNE_NKERNELS = 3 };
+enum { TUNE_XGEMM = 0, TUNE_XGEMM_DIRECT = 1, TUNE_GEMM_ROUTINE = 2, TUNE_PADTRANSPOSE = 3, TUNE_NKERNELS = 4 };
 #define TUNE_MAX_PARAMS 16
 #define TUNE_FILE_MAX (64u << 10) /* a tuning file is a few hundred bytes; more is not ours */
 

@@ -112,6 +112,7 @@ START_TEST(test_builtin_row_products)
         if (row->have[TUNE_XGEMM]) OK(tune_override(o, TUNE_XGEMM, row->v[TUNE_XGEMM]));
         OK(tune_override(o, TUNE_XGEMM_DIRECT, row->v[TUNE_XGEMM_DIRECT]));
         OK(tune_override(o, TUNE_GEMM_ROUTINE, &thresholds[path]));
+        if (row->have[TUNE_PADTRANSPOSE]) OK(tune_override(o, TUNE_PADTRANSPOSE, row->v[TUNE_PADTRANSPOSE]));
         for (size_t i = 0; i < ns; i++) {
             const gshape *s = &shapes[i];
             size_t na = s->a_off + s->M * s->K, nb = s->b_off + s->N * s->K, nc = s->c_off + s->M * s->N;
@@ -175,7 +176,8 @@ static tune_set sample_set(void)
     OK(tune_parse(TUNE_XGEMM_DIRECT, "KWID=8 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=0 PADB=1 VWMD=2 VWND=2 WGD=32",
                   s.v[TUNE_XGEMM_DIRECT]));
     s.v[TUNE_GEMM_ROUTINE][0] = 333;
-    s.have[0] = s.have[1] = s.have[2] = 1;
+    OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=1 PADTRA_TILE=4 PADTRA_WPT=2", s.v[TUNE_PADTRANSPOSE]));
+    for (int k = 0; k < TUNE_NKERNELS; k++) s.have[k] = 1;
     return s;
 }
 
@@ -243,7 +245,7 @@ START_TEST(test_file_applied)
     ck_assert_int_eq(tune_status(&ctx->cl, NULL, 0), 0);
     ck_assert_int_eq(tune_preview(&ctx->cl.info, NULL, 0), 0);
     tune_applied(&ctx->cl, &got);
-    ck_assert(!got.have[0] && !got.have[1] && !got.have[2]);
+    for (int k = 0; k < TUNE_NKERNELS; k++) ck_assert(!got.have[k]);
     clipcl_context_free(ctx);
     unsetenv("CLIPCL_TUNING");
 }
@@ -344,7 +346,8 @@ START_TEST(test_parse_and_check)
     ck_assert_int_eq(tune_parse(TUNE_GEMM_ROUTINE, "XGEMM_MIN_INDIRECT_SIZE=-1", v), CLIPCL_ERR_FORMAT);
     ck_assert_int_eq(tune_parse(TUNE_GEMM_ROUTINE, "XGEMM_MIN_INDIRECT_SIZE=99999999999", v), CLIPCL_ERR_FORMAT);
     ck_assert_int_eq(tune_valid(TUNE_GEMM_ROUTINE, (size_t[]){70000}, NULL, NULL, 0), -1);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < TUNE_NKERNELS; k++) {
+        if (k == TUNE_GEMM_ROUTINE) continue;
         OK(tune_parse(k, tune_clblast_default(k), v));
         ck_assert(!tune_valid(k, v, NULL, NULL, 0));
         char text[512];
@@ -369,6 +372,24 @@ START_TEST(test_parse_and_check)
     tune_limits tiny = {.max_wg = 64, .max_item = {64, 64, 64}, .local_mem = 1024};
     ck_assert_int_eq(tune_valid(TUNE_XGEMM, v, &tiny, why, sizeof why), -1); /* 16x16 work-group, 8 KiB local */
     ck_assert_msg(strstr(why, "work-group") || strstr(why, "local"), "%s", why);
+    /* Padtranspose: a TILE x TILE work-group holding a (TILE*WPT)^2 tile in local memory */
+    OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=1 PADTRA_TILE=16 PADTRA_WPT=1", v));
+    ck_assert(!tune_valid(TUNE_PADTRANSPOSE, v, NULL, why, sizeof why));
+    ck_assert_int_eq(tune_valid(TUNE_PADTRANSPOSE, v, &tiny, why, sizeof why), -1); /* 256 items > 64 */
+    ck_assert_msg(strstr(why, "work-group"), "%s", why);
+    OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=0 PADTRA_TILE=4 PADTRA_WPT=8", v));
+    ck_assert_int_eq(tune_valid(TUNE_PADTRANSPOSE, v, &tiny, why, sizeof why), -1); /* 32x32 floats > 1 KiB */
+    ck_assert_msg(strstr(why, "local memory"), "%s", why);
+    tiny.local_mem = 32 * 32 * 4;
+    ck_assert(!tune_valid(TUNE_PADTRANSPOSE, v, &tiny, why, sizeof why));
+    tiny.local_mem = 1024;
+    OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=2 PADTRA_TILE=4 PADTRA_WPT=8", v));
+    ck_assert_int_eq(tune_valid(TUNE_PADTRANSPOSE, v, NULL, why, sizeof why), -1);
+    OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=0 PADTRA_TILE=0 PADTRA_WPT=8", v));
+    ck_assert_int_eq(tune_valid(TUNE_PADTRANSPOSE, v, NULL, why, sizeof why), -1);
+    OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=0 PADTRA_TILE=8 PADTRA_WPT=17", v));
+    ck_assert_int_eq(tune_valid(TUNE_PADTRANSPOSE, v, NULL, why, sizeof why), -1);
+    ck_assert_int_eq(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=0 PADTRA_TILE=8", v), CLIPCL_ERR_FORMAT);
     /* the table: PoCL CPUs get a complete row, other devices nothing */
     clipcl_device_info d = pocl_cpu();
     tune_set s;
@@ -377,7 +398,7 @@ START_TEST(test_parse_and_check)
     snprintf(d.platform, sizeof d.platform, "NVIDIA CUDA");
     d.is_cpu = 0, d.is_gpu = 1;
     ck_assert_str_eq(tune_builtin(&d, &s), "default");
-    ck_assert(!s.have[0] && !s.have[1] && !s.have[2]);
+    for (int k = 0; k < TUNE_NKERNELS; k++) ck_assert(!s.have[k]);
     d = pocl_cpu();
     d.is_cpu = 0, d.is_gpu = 1; /* PoCL on a GPU is not a CPU */
     ck_assert_str_eq(tune_builtin(&d, &s), "default");
@@ -391,7 +412,7 @@ START_TEST(test_search_helpers)
     int gemmk1 = 0;
     for (int i = 0; i < 2000; i++) {
         size_t v[TUNE_MAX_PARAMS], m[TUNE_MAX_PARAMS];
-        int k = i % 2;
+        int k = i % 3 == 2 ? TUNE_PADTRANSPOSE : i % 3;
         char why[200];
         tune_random(k, &rng, &lim, v);
         ck_assert_msg(!tune_valid(k, v, &lim, why, sizeof why), "random %s: %s", tune_kernel_name(k), why);
@@ -400,7 +421,7 @@ START_TEST(test_search_helpers)
         ck_assert(memcmp(v, m, (size_t)tune_nparams(k) * sizeof *v) != 0);
         gemmk1 += k == 0 && v[0] == 1;
     }
-    ck_assert_msg(gemmk1 > 50, "kernel 1 (GEMMK=1) is sampled too rarely: %d of 1000", gemmk1);
+    ck_assert_msg(gemmk1 > 50, "kernel 1 (GEMMK=1) is sampled too rarely: %d of 667", gemmk1);
 }
 END_TEST
 
