@@ -6,13 +6,14 @@
  * qkv: [B, T, 3W] rows of q | k | v (W = heads * HEAD_DIM, head h at columns h*HEAD_DIM);
  * bias: [3W]; out: [B, T, W]. Launch: global (roundup(T, ATT_WG), heads, B), local (ATT_WG,1,1).
  *
- * ATT_LOCAL=0 builds the CPU variant instead: no local memory or barriers (a CPU's "local"
- * memory is ordinary cached memory), keys and values read in place, and the head dimension
- * in float4 vectors. A CPU compiler vectorises inner loops, and a float dot product in plain
- * C order is a reduction it may not reorder; written with float4 the work is SIMD already
- * (PoCL: 3.5 GFLOP/s scalar). The k and v biases are applied once per query rather than once
- * per key: q.(k + bk) = q.k + q.bk, and with softmax weights summing to one,
- * sum p (v + bv) = sum p v + bv. */
+ * ATT_LOCAL=0 builds the CPU variant instead (below): no local memory or barriers (a CPU's
+ * "local" memory is ordinary cached memory), several queries per work-item, and the scores
+ * of eight keys at a time in one float8, so that the work is SIMD without horizontal sums
+ * (PoCL: a float dot product in plain C order is a reduction the compiler may not reorder,
+ * so the scalar form ran at 3.5 GFLOP/s). Launch: global (ceil(T / ATT_QB), heads, B), local
+ * (1, 1, 1). It applies the k and v biases once per query rather than once per key:
+ * q.(k + bk) = q.k + q.bk, and with softmax weights summing to one, sum p (v + bv) =
+ * sum p v + bv. */
 #ifndef HEAD_DIM
 #define HEAD_DIM 64
 #endif
@@ -89,75 +90,104 @@ void attention(__global const float *qkv, __global const float *bias, __global f
 }
 #else /* !ATT_LOCAL */
 
+/* CPU variant: one work-item (work-group of one: no barriers, no work-item loops) takes
+ * ATT_QB queries of one head and walks the keys in chunks of ATT_KC. Each chunk of keys is
+ * copied transposed into private memory once for all ATT_QB queries, so that the scores of
+ * eight keys are one float8 multiply-add per head dimension: no horizontal sums, and the
+ * exponentials are taken eight at a time. Values are read in place, eight head dimensions
+ * per vector where HEAD_DIM allows. */
+#ifndef ATT_QB
+#define ATT_QB 32 /* queries per work-item */
+#endif
+#define ATT_KC 64 /* keys per chunk, a multiple of 8 */
+#define NS (ATT_KC / 8)
+
 #if HEAD_DIM % 8 == 0
 #define NV (HEAD_DIM / 8)
-#define LOAD(i, p) vload8(i, p)
-#define STORE(v, i, p) vstore8(v, i, p)
-#define HSUM(v) ((v).s0 + (v).s1 + (v).s2 + (v).s3 + (v).s4 + (v).s5 + (v).s6 + (v).s7)
 typedef float8 vec;
-#elif HEAD_DIM % 4 == 0
-#define NV (HEAD_DIM / 4)
-#define LOAD(i, p) vload4(i, p)
-#define STORE(v, i, p) vstore4(v, i, p)
-#define HSUM(v) ((v).x + (v).y + (v).z + (v).w)
-typedef float4 vec;
+#define VLOAD(i, p) vload8(i, p)
+#define VSTORE(v, i, p) vstore8(v, i, p)
 #else
 #define NV HEAD_DIM
-#define LOAD(i, p) ((p)[i])
-#define HSUM(v) (v)
 typedef float vec;
+#define VLOAD(i, p) ((p)[i])
+#define VSTORE(v, i, p) ((p)[i] = (v))
 #endif
 
-__kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void attention(__global const float *qkv, __global const float *bias, __global float *out,
                const int T, const int heads, const float scale, const int causal)
 {
     const int W = heads * HEAD_DIM, W3 = 3 * W;
-    const int qi = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
-    if (qi >= T) return;
+    const int q0 = get_global_id(0) * ATT_QB, h = get_global_id(1), b = get_global_id(2);
+    if (q0 >= T) return;
+    const int nq = min(ATT_QB, T - q0);
     const int hoff = h * HEAD_DIM;
     __global const float *row = qkv + (size_t)b * T * W3 + hoff;
     __global const float *bq = bias + hoff, *bk = bias + W + hoff, *bv = bias + 2 * W + hoff;
 
-    vec q[NV], acc[NV];
-    float qb = 0.0f;
-    for (int i = 0; i < NV; i++) {
-        q[i] = (LOAD(i, row + (size_t)qi * W3) + LOAD(i, bq)) * scale;
-        acc[i] = (vec)0.0f;
-        qb += HSUM(q[i] * LOAD(i, bk));
-    }
-    const int kend = causal ? qi + 1 : T;
-    float m = -INFINITY, l = 0.0f, sc[ATT_KT];
-    for (int k0 = 0; k0 < kend; k0 += ATT_KT) {
-        const int nk = min(ATT_KT, kend - k0);
-        float tmax = -INFINITY;
-        for (int j = 0; j < nk; j++) {
-            __global const float *kr = row + (size_t)(k0 + j) * W3 + W;
-            vec s = (vec)0.0f;
-            for (int i = 0; i < NV; i++) s += q[i] * LOAD(i, kr);
-            sc[j] = HSUM(s) + qb;
-            tmax = fmax(tmax, sc[j]);
+    float q[ATT_QB][HEAD_DIM], acc[ATT_QB][HEAD_DIM], m[ATT_QB], l[ATT_QB], qb[ATT_QB];
+    float kt[HEAD_DIM][ATT_KC], p[ATT_KC];
+    for (int i = 0; i < nq; i++) {
+        float dot = 0.0f;
+        for (int d = 0; d < HEAD_DIM; d++) {
+            q[i][d] = (row[(size_t)(q0 + i) * W3 + d] + bq[d]) * scale;
+            dot += q[i][d] * bk[d];
+            acc[i][d] = 0.0f;
         }
-        const float mnew = fmax(m, tmax);
-        const float corr = exp(m - mnew); /* exp(-inf) = 0 on the first tile */
-        l *= corr;
-        for (int i = 0; i < NV; i++) acc[i] *= corr;
-        for (int j = 0; j < nk; j++) {
-            __global const float *vr = row + (size_t)(k0 + j) * W3 + 2 * W;
-            const float p = exp(sc[j] - mnew);
-            l += p;
-            for (int i = 0; i < NV; i++) acc[i] += p * LOAD(i, vr);
-        }
-        m = mnew;
+        /* q.(k + bk) = q.k + q.bk: the key bias once per query */
+        qb[i] = dot;
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
     }
-    const float inv = 1.0f / l;
-    __global float *o = out + ((size_t)b * T + qi) * W + hoff;
-    for (int i = 0; i < NV; i++) {
-#if HEAD_DIM % 4 == 0
-        STORE(acc[i] * inv + LOAD(i, bv), i, o);
-#else
-        o[i] = acc[i] * inv + bv[i];
-#endif
+    /* with the causal mask no query here looks past the block's last query */
+    const int kend = causal ? q0 + nq : T;
+    for (int k0 = 0; k0 < kend; k0 += ATT_KC) {
+        const int nk = min(ATT_KC, kend - k0);
+        const int nk8 = (nk + 7) / 8 * 8;
+        for (int j = 0; j < nk8; j++)
+            for (int d = 0; d < HEAD_DIM; d++) kt[d][j] = j < nk ? row[(size_t)(k0 + j) * W3 + W + d] : 0.0f;
+        for (int i = 0; i < nq; i++) {
+            const int n = causal ? min(nk, q0 + i - k0 + 1) : nk;
+            if (n <= 0) continue;
+            const int nv = (n + 7) / 8;
+            for (int v = 0; v < nv; v++) {
+                float8 s0 = (float8)(qb[i]), s1 = (float8)0.0f, s2 = (float8)0.0f, s3 = (float8)0.0f;
+                int d = 0;
+                for (; d + 4 <= HEAD_DIM; d += 4) {
+                    s0 += q[i][d] * vload8(v, kt[d]);
+                    s1 += q[i][d + 1] * vload8(v, kt[d + 1]);
+                    s2 += q[i][d + 2] * vload8(v, kt[d + 2]);
+                    s3 += q[i][d + 3] * vload8(v, kt[d + 3]);
+                }
+                for (; d < HEAD_DIM; d++) s0 += q[i][d] * vload8(v, kt[d]);
+                vstore8((s0 + s1) + (s2 + s3), v, p);
+            }
+            float mx = -INFINITY;
+            for (int j = 0; j < n; j++) mx = fmax(mx, p[j]);
+            const float mnew = fmax(m[i], mx);
+            const float corr = exp(m[i] - mnew); /* exp(-inf) = 0 on the first chunk */
+            /* eight at a time; entries past n are never read */
+            for (int v = 0; v < nv; v++) vstore8(exp(vload8(v, p) - mnew), v, p);
+            float sum = 0.0f;
+            for (int j = 0; j < n; j++) sum += p[j];
+            l[i] = l[i] * corr + sum;
+            vec a[NV];
+            for (int c = 0; c < NV; c++) a[c] = VLOAD(c, acc[i]) * corr;
+            for (int j = 0; j < n; j++) {
+                __global const float *vr = row + (size_t)(k0 + j) * W3 + 2 * W;
+                const float pj = p[j];
+                for (int c = 0; c < NV; c++) a[c] += pj * VLOAD(c, vr);
+            }
+            for (int c = 0; c < NV; c++) VSTORE(a[c], c, acc[i]);
+            m[i] = mnew;
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        const float inv = 1.0f / l[i];
+        __global float *o = out + ((size_t)b * T + q0 + i) * W + hoff;
+        /* softmax weights sum to one: the value bias once per query */
+        for (int d = 0; d < HEAD_DIM; d++) o[d] = acc[i][d] * inv + bv[d];
     }
 }
 #endif

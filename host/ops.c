@@ -222,8 +222,8 @@ clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl
     return st ? st : run2d(k, k->vit_embed, "vit_embed", W, B * T, CLIPCL_OP_ELEMENTWISE, 12.0 * B * T * W);
 }
 
-#ifndef ATTN_DIRECT_WG
-#define ATTN_DIRECT_WG 8
+#ifndef ATTN_CPU_QB
+#define ATTN_CPU_QB 32 /* queries per work-item of the CPU variant (cl/attn.cl, ATT_QB) */
 #endif
 
 clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
@@ -242,9 +242,10 @@ clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, ops
     if (kt > 32) kt = 32;
     if (kt < 1) kt = 1;
     out->head_dim = head_dim;
-    out->wg = local_tiles ? 32 : ATTN_DIRECT_WG;
-    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DATT_WG=%d -DATT_KT=%d -DATT_LOCAL=%d", head_dim, out->wg, kt,
-             local_tiles ? 1 : 0);
+    out->wg = local_tiles ? 32 : 1;
+    out->qb = local_tiles ? 0 : ATTN_CPU_QB;
+    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DATT_WG=%d -DATT_KT=%d -DATT_LOCAL=%d -DATT_QB=%d", head_dim, out->wg,
+             kt, local_tiles ? 1 : 0, ATTN_CPU_QB);
     return ocl_kernel(k->o, "attn", opts, "attention", &out->k);
 }
 
@@ -262,7 +263,8 @@ clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, 
     clipcl_status st = ocl_setargs(a->k, "attention", 7, OCL_A(qkv), OCL_A(bias), OCL_A(out), OCL_A(T),
                                    OCL_A(heads), OCL_A(scale), OCL_A(c));
     if (st) return st;
-    size_t global[3] = {(size_t)T, (size_t)heads, (size_t)B}, local[3] = {(size_t)a->wg, 1, 1};
+    size_t global[3] = {a->qb ? ((size_t)T + a->qb - 1) / a->qb : (size_t)T, (size_t)heads, (size_t)B},
+           local[3] = {(size_t)a->wg, 1, 1};
     /* q·k and p·v: 2 T² D flops each per head (half of that with the causal mask) */
     double flops = 4.0 * B * heads * (double)T * T * a->head_dim * (causal ? 0.5 : 1.0);
     double bytes = 4.0 * B * T * heads * a->head_dim * 4;

@@ -33,6 +33,7 @@ typedef struct ops {
 typedef struct ops_attn {
     cl_kernel k;
     int head_dim, wg;
+    int qb; /* queries per work-item: 0 = one (local-memory variant), else the CPU variant's ATT_QB */
 } ops_attn;
 
 clipcl_status ops_init(ops *k, ocl *o);

@@ -290,7 +290,7 @@ static void attention_ref(const float *qkv, const float *bias, double *out, int 
 START_TEST(test_attention)
 {
     const int Ts[] = {1, 17, 50, 77, 197, 257};
-    const int dims[][2] = {{8, 1}, {12, 3}, {64, 2}, {5, 1}}; /* head dim, heads */
+    const int dims[][2] = {{8, 1}, {12, 3}, {64, 2}, {5, 1}, {128, 1}}; /* head dim, heads */
     /* both variants on every device: local-memory tiles (GPUs) and direct reads (CPUs) */
     for (int variant = 0; variant < 2; variant++)
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
