@@ -38,17 +38,21 @@ __kernel void rgb8_normalize(__global const uchar *rgb, __global const float *lu
 }
 
 /* patches[(b*G + gy)*G + gx][(ch*P + ky)*P + kx] = pix[b][ch][gy*P + ky][gx*P + kx]:
- * the column order of the conv weight [W, C, P, P] read as a [W, C*P*P] matrix. */
+ * the column order of the conv weight [W, C, P, P] read as a [W, C*P*P] matrix. One
+ * work-item copies one patch's row of P pixels: the index arithmetic (divisions by values
+ * known only at run time, which PoCL computed for every element: 36 ms of a ViT-B/32 batch
+ * of 8) is done once per P elements. Launch: global (C*P, B*G*G). */
 __kernel void patch_unfold(__global const float *pix, __global float *patches, const int C, const int S,
                            const int P, const int G)
 {
-    const int K = C * P * P;
-    const int k = get_global_id(0);
-    if (k >= K) return;
+    const int cy = get_global_id(0);
+    if (cy >= C * P) return;
     const int row = get_global_id(1);
     const int b = row / (G * G), g = row % (G * G), gy = g / G, gx = g % G;
-    const int ch = k / (P * P), kk = k % (P * P), ky = kk / P, kx = kk % P;
-    patches[(size_t)row * K + k] = pix[(((size_t)b * C + ch) * S + gy * P + ky) * S + gx * P + kx];
+    const int ch = cy / P, ky = cy % P;
+    __global const float *src = pix + (((size_t)b * C + ch) * S + gy * P + ky) * S + gx * P;
+    __global float *dst = patches + (size_t)row * C * P * P + (size_t)cy * P;
+    for (int kx = 0; kx < P; kx++) dst[kx] = src[kx];
 }
 
 /* x[b][0] = cls + pos[0]; x[b][t] = patch_out[b][t-1] + pos[t]. */

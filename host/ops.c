@@ -199,7 +199,7 @@ clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C,
     int G = S / P;
     clipcl_status st = ocl_setargs(k->patch_unfold, "patch_unfold", 6, OCL_A(pix), OCL_A(patches), OCL_A(C),
                                    OCL_A(S), OCL_A(P), OCL_A(G));
-    return st ? st : run2d(k, k->patch_unfold, "patch_unfold", C * P * P, B * G * G, CLIPCL_OP_ELEMENTWISE,
+    return st ? st : run2d(k, k->patch_unfold, "patch_unfold", C * P, B * G * G, CLIPCL_OP_ELEMENTWISE,
                                 8.0 * B * G * G * C * P * P);
 }
 
