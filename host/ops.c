@@ -10,10 +10,13 @@
 #include "ctx.h"
 #include "err.h"
 
-#define NORM_WG 128  /* must match the -DNORM_WG given to norm.cl */
 #define COL_TILE 64  /* 2-D element-wise launches: columns per work-group */
-
-static const char *norm_opts = "-DNORM_WG=128";
+#ifndef NORM_WG_GPU
+#define NORM_WG_GPU 128 /* work-items per row of norm.cl (a power of two) */
+#endif
+#ifndef NORM_WG_CPU
+#define NORM_WG_CPU 16
+#endif
 
 #ifndef GEMM_CPU_ROWS
 #define GEMM_CPU_ROWS 128
@@ -27,6 +30,12 @@ clipcl_status ops_init(ops *k, ocl *o)
     k->gemm_rows = o->info.is_cpu ? GEMM_CPU_ROWS : 0;
     const char *env = getenv("CLIPCL_GEMM_ROWS"); /* 0 = one call (for tuning experiments) */
     if (env && *env >= '0' && *env <= '9') k->gemm_rows = (size_t)strtoull(env, NULL, 10);
+    /* PoCL runs a work-group as loops over its items, split at every barrier: a row's
+       reduction over 128 items is 7 such rounds. 16 items: norms 26 -> 16 ms per ViT-B/32
+       image batch of 8 (bench/NOTES.md, sixth session). */
+    k->norm_wg = o->info.is_cpu ? NORM_WG_CPU : NORM_WG_GPU;
+    char norm_opts[32];
+    snprintf(norm_opts, sizeof norm_opts, "-DNORM_WG=%d", k->norm_wg);
     if ((st = ocl_kernel(o, "norm", norm_opts, "layernorm", &k->layernorm)) ||
         (st = ocl_kernel(o, "norm", norm_opts, "l2norm", &k->l2norm)) ||
         (st = ocl_kernel(o, "eltwise", "", "bias_act", &k->bias_act)) ||
@@ -137,7 +146,7 @@ clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem 
     clipcl_status st = ocl_setargs(k->layernorm, "layernorm", 8, OCL_A(x), OCL_A(has_bias), OCL_A(b),
                                    OCL_A(gamma), OCL_A(beta), OCL_A(y), OCL_A(width), OCL_A(eps));
     if (st) return st;
-    size_t local = NORM_WG, global = (size_t)rows * NORM_WG;
+    size_t local = (size_t)k->norm_wg, global = (size_t)rows * k->norm_wg;
     double bytes = 4.0 * rows * width * (bias ? 4 : 2);
     return ocl_run(k->o, k->layernorm, "layernorm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, bytes));
 }
@@ -146,7 +155,7 @@ clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width)
 {
     clipcl_status st = ocl_setargs(k->l2norm, "l2norm", 3, OCL_A(x), OCL_A(y), OCL_A(width));
     if (st) return st;
-    size_t local = NORM_WG, global = (size_t)rows * NORM_WG;
+    size_t local = (size_t)k->norm_wg, global = (size_t)rows * k->norm_wg;
     return ocl_run(k->o, k->l2norm, "l2norm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, 8.0 * rows * width));
 }
 

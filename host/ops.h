@@ -19,6 +19,7 @@ typedef struct ops_event {
 typedef struct ops {
     ocl *o;
     size_t gemm_rows; /* rows of A per GEMM call (CPUs), 0 = all in one call */
+    int norm_wg; /* work-items per row of the norm kernels (-DNORM_WG) */
     cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
     size_t gemm_tmp_bytes;
     cl_kernel layernorm, l2norm, bias_act, bias_act4, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
