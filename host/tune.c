@@ -107,6 +107,11 @@ typedef struct tune_row {
  * product against 5-11). Every candidate was checked against a double-precision product;
  * tests/test_tune.c checks this row on odd shapes.
  *
+ * Its Padtranspose set (the copies that transpose the activations into, and C out of, kernel
+ * 1's layout, 13 % of the image tower with CLBlast's generic 8x8 work-groups of 4x4 items)
+ * won among 11 sets timed per kernel with bench/cltrace.c: the copies 615 -> 392-531 ms per
+ * four image batches of 8 (bench/NOTES.md, sixth session).
+ *
  * NVIDIA H200 through NVIDIA's OpenCL (driver 580.159.04, 2026-11-28): CLBlast's own Xgemm
  * (32 TFLOP/s on ViT-B/32's batch-256 products; no tuned set beat it there), XgemmDirect
  * from `clipcl tune --in-process --batch 256` (200 s, 83 candidates), and the threshold

@@ -13,8 +13,9 @@
  * The objective is the sum over the batch sizes of GEMM time per item relative to CLBlast's
  * own parameters (normalise()), so batch 1 and a large batch count alike.
  *
- * The search has three phases: the indirect kernel (Xgemm, every product forced indirect),
- * the direct kernel (XgemmDirect, every product forced direct), then the direct/indirect
+ * The search has four phases: the indirect kernel (Xgemm, every product forced indirect),
+ * its transposing copies (Padtranspose, with that Xgemm), the direct kernel (XgemmDirect,
+ * every product forced direct), then the direct/indirect
  * threshold chosen from the two winners' per-shape times, and a final check of the
  * combination on the model's shapes plus other batch sizes. */
 #include <errno.h>
@@ -59,8 +60,9 @@ static void help(FILE *f)
             "                   [--budget SECONDS] [--batch N] [--tower image|text|both] [--seed N]\n"
             "                   [--no-save] [--in-process] [-q]\n"
             "       clipcl tune --show [-d DEVICE]\n\n"
-            "Searches CLBlast's SGEMM kernel parameters (Xgemm, XgemmDirect and the size where CLBlast\n"
-            "switches between them) for one OpenCL device, at the matrix shapes the model's encoders\n"
+            "Searches CLBlast's SGEMM kernel parameters (Xgemm, the copies it transposes its operands\n"
+            "with, XgemmDirect, and the size where CLBlast switches between the two GEMMs) for one\n"
+            "OpenCL device, at the matrix shapes the model's encoders\n"
             "multiply at batch 1 and at --batch (default 8), and stores the fastest combination in the\n"
             "device's tuning file (each batch size counts as its GEMM time relative to CLBlast's own\n"
             "parameters); every later clipcl run on that device applies it. Each candidate's\n"
