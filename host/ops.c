@@ -240,10 +240,10 @@ clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
     /* CPUs have no separate local memory: the barrier-free variant (see cl/attn.cl) */
     const char *env = getenv("CLIPCL_ATTN_LOCAL"); /* 0 or 1: for kernel work and tests */
     int local = env && (*env == '0' || *env == '1') ? *env == '1' : !k->o->info.is_cpu;
-    return ops_attn_create_variant(k, head_dim, local, out);
+    return ops_attn_create_variant(k, head_dim, local, 0, out);
 }
 
-clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, ops_attn *out)
+clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, ops_attn *out)
 {
     char opts[128];
     /* Keys per tile: keep the two local tiles within 16 KB. */
@@ -252,9 +252,12 @@ clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, ops
     if (kt < 1) kt = 1;
     out->head_dim = head_dim;
     out->wg = local_tiles ? 32 : 1;
-    out->qb = local_tiles ? 0 : ATTN_CPU_QB;
+    /* The CPU variant on a GPU (tests only) takes one query per work-item: its private arrays
+       would otherwise be reserved for every resident thread (32 KB each at HEAD_DIM 64). */
+    if (qb < 1) qb = k->o->info.is_cpu ? ATTN_CPU_QB : 1;
+    out->qb = local_tiles ? 0 : qb;
     snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DATT_WG=%d -DATT_KT=%d -DATT_LOCAL=%d -DATT_QB=%d", head_dim, out->wg,
-             kt, local_tiles ? 1 : 0, ATTN_CPU_QB);
+             kt, local_tiles ? 1 : 0, out->qb ? out->qb : 1);
     return ocl_kernel(k->o, "attn", opts, "attention", &out->k);
 }
 

@@ -64,9 +64,10 @@ clipcl_status ops_rgb8_normalize(ops *k, cl_mem rgb, cl_mem lut, cl_mem pix, int
 clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W);
 
 /* Chooses the variant for the device (local-memory tiles on GPUs, direct reads on CPUs;
- * $CLIPCL_ATTN_LOCAL=0|1 overrides); _variant builds the one asked for. */
+ * $CLIPCL_ATTN_LOCAL=0|1 overrides); _variant builds the one asked for, the CPU variant with
+ * qb queries per work-item (0: the device's default). */
 clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out);
-clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, ops_attn *out);
+clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, ops_attn *out);
 void ops_attn_free(ops_attn *a);
 /* out[b,t] = softmax(q k^T / sqrt(d) (+ causal mask)) v for every head; see cl/attn.cl. */
 clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, int B, int T,

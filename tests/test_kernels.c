@@ -291,11 +291,13 @@ START_TEST(test_attention)
 {
     const int Ts[] = {1, 17, 50, 77, 197, 257};
     const int dims[][2] = {{8, 1}, {12, 3}, {64, 2}, {5, 1}, {128, 1}}; /* head dim, heads */
-    /* both variants on every device: local-memory tiles (GPUs) and direct reads (CPUs) */
-    for (int variant = 0; variant < 2; variant++)
+    /* both variants on every device: local-memory tiles (GPUs) and direct reads (CPUs), the
+       latter with the device's queries per work-item, one, and five (blocks ending mid-way) */
+    const int qbs[] = {0, 1, 5};
+    for (int variant = 0; variant < 4; variant++)
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
         ops_attn a = {0};
-        OK(ops_attn_create_variant(K, dims[di][0], variant, &a));
+        OK(ops_attn_create_variant(K, dims[di][0], variant == 3, variant < 3 ? qbs[variant] : 0, &a));
         for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++)
             for (int causal = 0; causal < 2; causal++) {
                 int D = dims[di][0], H = dims[di][1], T = Ts[ti], B = 2, W = H * D;
@@ -308,8 +310,8 @@ START_TEST(test_attention)
                 double *want = malloc(no * sizeof *want);
                 attention_ref(qkv, bias, want, B, T, H, D, causal);
                 char what[96];
-                snprintf(what, sizeof what, "attention (%s) D=%d H=%d T=%d causal=%d", variant ? "local" : "direct", D, H, T,
-                         causal);
+                snprintf(what, sizeof what, "attention (%s, %d queries per item) D=%d H=%d T=%d causal=%d",
+                         variant == 3 ? "local" : "direct", a.qb, D, H, T, causal);
                 check_close(got, want, no, 2e-6, what);
                 free(qkv), free(bias), free(got), free(want);
                 ocl_release(O, &dq), ocl_release(O, &db), ocl_release(O, &dout);
