@@ -996,7 +996,10 @@ int cmd_tune(int argc, char **argv)
     left = budget - (now - t->t0);
     cand pad;
     search(t, "transpose", TUNE_PADTRANSPOSE, &ind.set, seeds, n_seeds, now + 0.15 * left, &pad);
-    if (pad.total < ind.total) ind = pad;
+    /* in-process, CLBlast keeps the last copy parameters tried, so the phase's winner goes on
+       either way (its seeds include CLBlast's generic set); with workers the built-in row or
+       CLBlast's own competes again at the end */
+    if (pad.total < INFINITY && (pad.total < ind.total || t->in_process)) ind = pad;
     base = ind.set;
     base.v[TUNE_GEMM_ROUTINE][0] = ALWAYS_DIRECT;
     seed_sets(TUNE_XGEMM_DIRECT, &builtin, have_file ? &file : NULL, direct_extra, 2, seeds, &n_seeds);
