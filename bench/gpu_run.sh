@@ -8,7 +8,8 @@
 #      batch 1 and 256, cold start), then PyTorch on the same card (fp32, TF32 off)
 #   4. `clipcl tune` at the model's shapes (batch 1 and 256; in-process when the workers cannot
 #      open the device), then the bench and PyTorch again, fp16 weight storage, and images
-#      handed over as bytes (--rgb8)
+#      handed over as bytes (--rgb8), and device time per kernel name (cltrace.so) at batch 1
+#      and the largest batch
 # Results and logs go to $OUT (default ./gpu-out); a short table is printed last.
 # Knobs for a dry run on another device: RUNNER (default: the NVIDIA OpenCL wrapper),
 # DEV (gpu), SIZES (1,8,64,256), TUNE_BUDGET (seconds, 100), TESTS (program names), TORCH_DEV (cuda),
@@ -131,6 +132,12 @@ cat "$XDG_CACHE_HOME"/clipcl/tuning/*.txt >"$OUT/tuning.txt" 2>/dev/null
 bench bench-tuned --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/bench-tuned.svg"
 bench bench-tuned-b1 --batch-sizes 1 --runs 50 --profile
 torch torch-tuned "$OUT/bench-tuned.json"
+# device time per kernel name, CLBlast's copy kernels included (bench/cltrace.c)
+for b in 1 "$MAXB"; do
+  step "trace-$b" 240 $RUNNER env LD_PRELOAD="$PWD/.devrun/bin/cltrace.so" $B bench --arch ViT-B/32 -d "$DEV" \
+    --tower image --batch-sizes "$b" --runs 10 --max-seconds 5 -q
+  { echo "--- kernels, image batch $b"; grep '^cltrace:' "$OUT/trace-$b.txt"; } >>"$SUM"
+done
 bench bench-fp16 --batch-sizes "1,$MAXB" --precision fp16
 bench bench-rgb8 --batch-sizes "1,$MAXB" --tower image --rgb8 --profile
 
