@@ -100,7 +100,6 @@ void attention(__global const float *qkv, __global const float *bias, __global f
 #define ATT_QB 32 /* queries per work-item */
 #endif
 #define ATT_KC 64 /* keys per chunk, a multiple of 8 */
-#define NS (ATT_KC / 8)
 
 #if HEAD_DIM % 8 == 0
 #define NV (HEAD_DIM / 8)
