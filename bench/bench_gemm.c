@@ -2,7 +2,7 @@
  * alternative operand layouts, with optional CLBlast parameter overrides. A standalone
  * measuring tool behind bench/NOTES.md ("GEMM tuning"); it does not touch the library.
  *
- *   bench_gemm [-d DEV_INDEX] [-l nt|cm|nn|cmnn] [-r RUNS] [-c]
+ *   bench_gemm [-d DEV_INDEX] [-l nt|cm|nn|cmnn|fm|fmt|fm0] [-r RUNS] [-c]
  *              [-p Kernel:NAME=V,NAME=V,...]... MxNxK...
  *
  * Every layout computes the same C[M,N] = A[M,K] * W^T, W a weight [N,K] (PyTorch [out,in]):
@@ -10,6 +10,13 @@
  *   cm    column-major, C^T = W * A^T, W [out,in]         (same buffers, operands swapped)
  *   nn    row-major, B = W^T stored [in,out]              (weights transposed at load time)
  *   cmnn  column-major, C^T = W * A^T, W stored [in,out]
+ *   fm    feature-major activations: A stored [K,M] and C stored [N,M] (A^T, C^T); row-major
+ *         C^T = W * A^T with W [out,in] — every operand already lies as kernel 1 (GEMMK=1)
+ *         wants it, so with M a multiple of NWG CLBlast copies nothing
+ *   fmt   A stored [K,M] (feature-major) and C row-major [M,N]: column-major C^T = W * A with
+ *         both operands transposed — kernel 1 copies only C
+ *   fm0   the same activations with W stored [in,out]; column-major C = A * W^T — the layout
+ *         kernel 0 (GEMMK=0) wants for every operand
  * -c checks each product against a plain-C reference. Times are wall clock per call
  * (clFinish), best of RUNS after one warm-up; GFLOP/s = 2MNK / time. */
 #include <CL/cl.h>
@@ -53,9 +60,21 @@ static int apply_override(cl_device_id dev, const char *spec)
     return 0;
 }
 
+static int feature_major(const char *layout) { return !strcmp(layout, "fm") || !strcmp(layout, "fm0"); }
+static int a_feature_major(const char *layout) { return feature_major(layout) || !strcmp(layout, "fmt"); }
+
 static CLBlastStatusCode gemm(const char *layout, size_t M, size_t N, size_t K, cl_mem A, cl_mem W, cl_mem Wt,
                               cl_mem C, cl_command_queue *q)
 {
+    if (!strcmp(layout, "fm"))
+        return CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, N, M, K, 1.0f, W, 0, K, A,
+                            0, M, 0.0f, C, 0, M, q, NULL);
+    if (!strcmp(layout, "fmt"))
+        return CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeYes, N, M, K, 1.0f, W, 0, K, A,
+                            0, M, 0.0f, C, 0, N, q, NULL);
+    if (!strcmp(layout, "fm0"))
+        return CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K, 1.0f, A, 0, M,
+                            Wt, 0, N, 0.0f, C, 0, M, q, NULL);
     if (!strcmp(layout, "nt"))
         return CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K, 1.0f, A, 0, K,
                             W, 0, K, 0.0f, C, 0, N, q, NULL);
@@ -93,12 +112,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-c")) check = 1;
         else if (!strcmp(argv[i], "-p") && i + 1 < argc) i++; /* applied below, once the device is known */
         else {
-            fprintf(stderr, "usage: bench_gemm [-d DEV] [-l nt|cm|nn|cmnn] [-r RUNS] [-c] [-p K:N=V,...] MxNxK...\n");
+            fprintf(stderr, "usage: bench_gemm [-d DEV] [-l nt|cm|nn|cmnn|fm|fmt|fm0] [-r RUNS] [-c] [-p K:N=V,...] MxNxK...\n");
             return 2;
         }
     }
     if (dev_index < 0 || dev_index >= nd || runs < 1 || runs > 1000 ||
-        (strcmp(layout, "nt") && strcmp(layout, "cm") && strcmp(layout, "nn") && strcmp(layout, "cmnn"))) {
+        (strcmp(layout, "nt") && strcmp(layout, "cm") && strcmp(layout, "nn") && strcmp(layout, "cmnn") &&
+         !a_feature_major(layout))) {
         fprintf(stderr, "bad device, runs or layout\n");
         return 2;
     }
@@ -125,7 +145,12 @@ int main(int argc, char **argv)
         for (size_t x = 0; x < N * K; x++) w[x] = (float)rand() / RAND_MAX - 0.5f;
         for (size_t n = 0; n < N; n++)
             for (size_t k = 0; k < K; k++) wt[k * N + n] = w[n * K + k];
-        cl_mem A = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, M * K * 4, a, &err);
+        float *at = malloc(M * K * 4);
+        if (!at) return 2;
+        for (size_t m = 0; m < M; m++)
+            for (size_t k = 0; k < K; k++) at[k * M + m] = a[m * K + k];
+        cl_mem A = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, M * K * 4,
+                                  a_feature_major(layout) ? at : a, &err);
         cl_mem W = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, N * K * 4, w, &err);
         cl_mem Wt = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, N * K * 4, wt, &err);
         cl_mem C = clCreateBuffer(ctx, CL_MEM_READ_WRITE, M * N * 4, NULL, &err);
@@ -151,7 +176,7 @@ int main(int argc, char **argv)
                     for (size_t n = 0; n < N; n++) {
                         double ref = 0;
                         for (size_t k = 0; k < K; k++) ref += (double)a[m * K + k] * w[n * K + k];
-                        double e = fabs(ref - c[m * N + n]);
+                        double e = fabs(ref - c[feature_major(layout) ? n * M + m : m * N + n]);
                         if (!(e <= maxerr)) maxerr = e; /* NaN sticks */
                     }
                 if (!(maxerr < 1e-3)) rc = 1;
@@ -167,6 +192,7 @@ int main(int argc, char **argv)
         clReleaseMemObject(Wt);
         clReleaseMemObject(C);
         free(a);
+        free(at);
         free(w);
         free(wt);
         free(c);
