@@ -3,8 +3,10 @@
  * memory, and the softmax is computed online (running max and sum), so the T×T score matrix
  * never reaches global memory. Scaling, the q/k/v biases and the causal mask happen here.
  *
- * qkv: [B, T, 3W] rows of q | k | v (W = heads * HEAD_DIM, head h at columns h*HEAD_DIM);
- * bias: [3W]; out: [B, T, W]. Launch: global (roundup(T, ATT_WG), heads, B), local (ATT_WG,1,1).
+ * qkv: feature-major (cl/fm.cl) over the B*T tokens, 3W features q | k | v (W = heads *
+ * HEAD_DIM, head h at features h*HEAD_DIM); bias: [3W]; out: feature-major, W features; both
+ * in chunks of CH tokens over Tp. Launch: global (roundup(T, ATT_WG), heads, B), local
+ * (ATT_WG,1,1).
  *
  * ATT_LOCAL=0 builds the CPU variant instead (below): no local memory or barriers (a CPU's
  * "local" memory is ordinary cached memory), several queries per work-item, and the scores
@@ -28,23 +30,32 @@
 #define ATT_LOCAL 1
 #endif
 
+/* element (t, f) of a feature-major matrix with F features (the same as cl/fm.cl) */
+static inline size_t fm_at(int t, int f, int F, int CH, int Tp)
+{
+    const int t0 = t / CH * CH, w = min(CH, Tp - t0);
+    return (size_t)t0 * F + (size_t)f * w + (size_t)(t - t0);
+}
+
 #if ATT_LOCAL
 __kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
 void attention(__global const float *qkv, __global const float *bias, __global float *out,
-               const int T, const int heads, const float scale, const int causal)
+               const int T, const int heads, const float scale, const int causal, const int CH, const int Tp)
 {
-    __local float Ks[ATT_KT][HEAD_DIM];
-    __local float Vs[ATT_KT][HEAD_DIM];
+    /* one float of padding per row: the tile is filled along keys (coalesced reads of the
+       feature-major input), so rows of HEAD_DIM would put every write in one bank */
+    __local float Ks[ATT_KT][HEAD_DIM + 1];
+    __local float Vs[ATT_KT][HEAD_DIM + 1];
     const int W = heads * HEAD_DIM, W3 = 3 * W;
     const int qi = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
     const int lid = get_local_id(0);
-    const size_t base = (size_t)b * T * W3;
+    const int tb = b * T; /* the item's first token */
     const int hoff = h * HEAD_DIM;
     const int active = qi < T;
 
     float q[HEAD_DIM], acc[HEAD_DIM], sc[ATT_KT];
     for (int d = 0; d < HEAD_DIM; d++) {
-        q[d] = active ? (qkv[base + (size_t)qi * W3 + hoff + d] + bias[hoff + d]) * scale : 0.0f;
+        q[d] = active ? (qkv[fm_at(tb + qi, hoff + d, W3, CH, Tp)] + bias[hoff + d]) * scale : 0.0f;
         acc[d] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
@@ -56,10 +67,10 @@ void attention(__global const float *qkv, __global const float *bias, __global f
         const int nk = min(ATT_KT, kend - k0);
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int e = lid; e < nk * HEAD_DIM; e += ATT_WG) {
-            const int j = e / HEAD_DIM, d = e % HEAD_DIM;
-            const size_t r = base + (size_t)(k0 + j) * W3 + hoff + d;
-            Ks[j][d] = qkv[r + W] + bias[W + hoff + d];
-            Vs[j][d] = qkv[r + 2 * W] + bias[2 * W + hoff + d];
+            const int j = e % nk, d = e / nk;
+            const size_t r = fm_at(tb + k0 + j, 0, W3, CH, Tp), w = min(CH, Tp - (tb + k0 + j) / CH * CH);
+            Ks[j][d] = qkv[r + (W + hoff + d) * w] + bias[W + hoff + d];
+            Vs[j][d] = qkv[r + (2 * W + hoff + d) * w] + bias[2 * W + hoff + d];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         int jn = nk;
@@ -85,17 +96,17 @@ void attention(__global const float *qkv, __global const float *bias, __global f
     }
     if (!active) return;
     const float inv = 1.0f / l;
-    __global float *o = out + ((size_t)b * T + qi) * W + hoff;
-    for (int d = 0; d < HEAD_DIM; d++) o[d] = acc[d] * inv;
+    for (int d = 0; d < HEAD_DIM; d++) out[fm_at(tb + qi, hoff + d, W, CH, Tp)] = acc[d] * inv;
 }
 #else /* !ATT_LOCAL */
 
 /* CPU variant: one work-item (work-group of one: no barriers, no work-item loops) takes
- * ATT_QB queries of one head and walks the keys in chunks of ATT_KC. Each chunk of keys is
- * copied transposed into private memory once for all ATT_QB queries, so that the scores of
- * eight keys are one float8 multiply-add per head dimension: no horizontal sums, and the
- * exponentials are taken eight at a time. Values are read in place, eight head dimensions
- * per vector where HEAD_DIM allows. */
+ * ATT_QB queries of one head and walks the keys in chunks of ATT_KC. Each chunk of keys and
+ * values is copied into private memory once for all ATT_QB queries: keys as they lie (one
+ * row of keys per head dimension), so that the scores of eight keys are one float8
+ * multiply-add per head dimension: no horizontal sums, and the exponentials are taken eight
+ * at a time; values turned to one row per key, eight head dimensions per vector where
+ * HEAD_DIM allows. */
 #ifndef ATT_QB
 #define ATT_QB 32 /* queries per work-item */
 #endif
@@ -115,22 +126,23 @@ typedef float vec;
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void attention(__global const float *qkv, __global const float *bias, __global float *out,
-               const int T, const int heads, const float scale, const int causal)
+               const int T, const int heads, const float scale, const int causal, const int CH, const int Tp)
 {
     const int W = heads * HEAD_DIM, W3 = 3 * W;
     const int q0 = get_global_id(0) * ATT_QB, h = get_global_id(1), b = get_global_id(2);
     if (q0 >= T) return;
     const int nq = min(ATT_QB, T - q0);
-    const int hoff = h * HEAD_DIM;
-    __global const float *row = qkv + (size_t)b * T * W3 + hoff;
+    const int hoff = h * HEAD_DIM, tb = b * T;
     __global const float *bq = bias + hoff, *bk = bias + W + hoff, *bv = bias + 2 * W + hoff;
 
     float q[ATT_QB][HEAD_DIM], acc[ATT_QB][HEAD_DIM], m[ATT_QB], l[ATT_QB], qb[ATT_QB];
-    float kt[HEAD_DIM][ATT_KC], p[ATT_KC];
+    float kt[HEAD_DIM][ATT_KC], vt[ATT_KC][HEAD_DIM], p[ATT_KC];
     for (int i = 0; i < nq; i++) {
         float dot = 0.0f;
+        const int t = tb + q0 + i, w = min(CH, Tp - t / CH * CH);
+        __global const float *src = qkv + fm_at(t, hoff, W3, CH, Tp);
         for (int d = 0; d < HEAD_DIM; d++) {
-            q[i][d] = (row[(size_t)(q0 + i) * W3 + d] + bq[d]) * scale;
+            q[i][d] = (src[(size_t)d * w] + bq[d]) * scale;
             dot += q[i][d] * bk[d];
             acc[i][d] = 0.0f;
         }
@@ -144,8 +156,18 @@ void attention(__global const float *qkv, __global const float *bias, __global f
     for (int k0 = 0; k0 < kend; k0 += ATT_KC) {
         const int nk = min(ATT_KC, kend - k0);
         const int nk8 = (nk + 7) / 8 * 8;
-        for (int j = 0; j < nk8; j++)
-            for (int d = 0; d < HEAD_DIM; d++) kt[d][j] = j < nk ? row[(size_t)(k0 + j) * W3 + W + d] : 0.0f;
+        for (int j = 0; j < nk8; j++) {
+            if (j >= nk) {
+                for (int d = 0; d < HEAD_DIM; d++) kt[d][j] = 0.0f;
+                continue;
+            }
+            const int t = tb + k0 + j, w = min(CH, Tp - t / CH * CH);
+            __global const float *kp = qkv + fm_at(t, W + hoff, W3, CH, Tp), *vp = kp + (size_t)W * w;
+            for (int d = 0; d < HEAD_DIM; d++) {
+                kt[d][j] = kp[(size_t)d * w];
+                vt[j][d] = vp[(size_t)d * w];
+            }
+        }
         for (int i = 0; i < nq; i++) {
             const int n = causal ? min(nk, q0 + i - k0 + 1) : nk;
             if (n <= 0) continue;
@@ -174,9 +196,8 @@ void attention(__global const float *qkv, __global const float *bias, __global f
             vec a[NV];
             for (int c = 0; c < NV; c++) a[c] = VLOAD(c, acc[i]) * corr;
             for (int j = 0; j < n; j++) {
-                __global const float *vr = row + (size_t)(k0 + j) * W3 + 2 * W;
                 const float pj = p[j];
-                for (int c = 0; c < NV; c++) a[c] += pj * VLOAD(c, vr);
+                for (int c = 0; c < NV; c++) a[c] += pj * VLOAD(c, vt[j]);
             }
             for (int c = 0; c < NV; c++) VSTORE(a[c], c, acc[i]);
             m[i] = mnew;
@@ -184,9 +205,10 @@ void attention(__global const float *qkv, __global const float *bias, __global f
     }
     for (int i = 0; i < nq; i++) {
         const float inv = 1.0f / l[i];
-        __global float *o = out + ((size_t)b * T + q0 + i) * W + hoff;
+        const int t = tb + q0 + i, w = min(CH, Tp - t / CH * CH);
+        __global float *o = out + fm_at(t, hoff, W, CH, Tp);
         /* softmax weights sum to one: the value bias once per query */
-        for (int d = 0; d < HEAD_DIM; d++) o[d] = acc[i][d] * inv + bv[d];
+        for (int d = 0; d < HEAD_DIM; d++) o[(size_t)d * w] = acc[i][d] * inv + bv[d];
     }
 }
 #endif

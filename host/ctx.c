@@ -2,6 +2,7 @@
 #include <clblast_c.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctx.h"
 #include "err.h"
@@ -20,6 +21,17 @@ clipcl_context_params clipcl_context_default_params(void)
     return (clipcl_context_params){.device = NULL, .profile = 0};
 }
 
+/* The token tile (NWG) of the GEMM parameters now in effect, 0 when CLBlast's own. */
+static int applied_nwg(const ocl *o)
+{
+    tune_set t;
+    tune_applied(o, &t);
+    if (!t.have[TUNE_XGEMM]) return 0;
+    for (int i = 0; i < tune_nparams(TUNE_XGEMM); i++)
+        if (!strcmp(tune_param_name(TUNE_XGEMM, i), "NWG")) return (int)t.v[TUNE_XGEMM][i];
+    return 0;
+}
+
 clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_context **out)
 {
     if (!out) return err_set(CLIPCL_ERR_INVALID_ARG, "clipcl_context_create: out is NULL");
@@ -35,6 +47,7 @@ clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_
     st = ops_init(&c->k, &c->cl);
     if (st) goto fail;
     tune_apply(&c->cl);
+    ops_set_fm_align(&c->k, applied_nwg(&c->cl));
     *out = c;
     return CLIPCL_OK;
 fail:

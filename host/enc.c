@@ -26,16 +26,26 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
     MAX_(x), MAX_(ln), MAX_(qkv), MAX_(h), MAX_(ids), MAX_(pix), MAX_(pooled);
 #undef MAX_
     const size_t E = (size_t)m->cfg.embed_dim, B = (size_t)batch, col = model_col_floats(&b, batch);
+    /* feature-major matrices are padded to the GEMM's token tile (ops_fm_layout), and so are
+       the row-major ones the same GEMMs write */
+    size_t W = 0, I = 0;
+    const tower *tw[2] = {&m->text, &m->vision};
+    for (int i = 0; i < 2; i++)
+        if (tw[i]->present && tw[i]->kind != TOWER_RESNET) {
+            W = (size_t)tw[i]->c.width > W ? (size_t)tw[i]->c.width : W;
+            I = (size_t)tw[i]->c.ff > I ? (size_t)tw[i]->c.ff : I;
+        }
+    const size_t pad = OPS_FM_MAX_ALIGN;
     ocl *o = &m->ctx->cl;
     clipcl_status st;
-    if ((st = ocl_alloc(o, B * n.x * sizeof(float), &ws->x, "activations (residual)")) ||
-        (st = ocl_alloc(o, B * n.ln * sizeof(float), &ws->ln, "activations (normalized)")) ||
-        (st = ocl_alloc(o, B * n.qkv * sizeof(float), &ws->qkv, "activations (q, k, v)")) ||
-        (st = ocl_alloc(o, B * n.h * sizeof(float), &ws->h, "activations (MLP)")) ||
+    if ((st = ocl_alloc(o, (B * n.x + pad * W) * sizeof(float), &ws->x, "activations (residual)")) ||
+        (st = ocl_alloc(o, (B * n.ln + pad * W) * sizeof(float), &ws->ln, "activations (normalized)")) ||
+        (st = ocl_alloc(o, (B * n.qkv + 3 * pad * W) * sizeof(float), &ws->qkv, "activations (q, k, v)")) ||
+        (st = ocl_alloc(o, (B * n.h + pad * I) * sizeof(float), &ws->h, "activations (MLP)")) ||
         (st = ocl_alloc(o, B * sizeof(cl_int), &ws->idx, "pooling indices")) ||
         (st = ocl_alloc(o, B * n.ids * sizeof(cl_int), &ws->ids, "token ids")) ||
         (st = ocl_alloc(o, B * n.pix * sizeof(float), &ws->pix, "pixels")) ||
-        (st = ocl_alloc(o, B * n.pooled * sizeof(float), &ws->pooled, "pooled states")) ||
+        (st = ocl_alloc(o, (B * n.pooled + pad * W) * sizeof(float), &ws->pooled, "pooled states")) ||
         (st = ocl_alloc(o, B * E * sizeof(float), &ws->feat, "features")) ||
         (st = ocl_alloc(o, B * E * sizeof(float), &ws->emb, "embeddings")) ||
         (col && (st = ocl_alloc(o, col * sizeof(float), &ws->col, "im2col")))) {
@@ -47,18 +57,31 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
     return CLIPCL_OK;
 }
 
-/* C = A·Wᵀ + beta·C for a weight W ([N, K]); a half-precision W (fp16 storage) is first
- * widened into the model's float scratch (same queue, so in order). */
+/* A half-precision weight (fp16 storage) is widened into the model's float scratch right
+ * before its GEMM (same queue, so in order); *W then names the scratch. */
+static clipcl_status widen(clipcl_model *m, int half, cl_mem *W, size_t n)
+{
+    if (!half) return CLIPCL_OK;
+    clipcl_status st = ops_half_to_float(&m->ctx->k, *W, m->wtmp, n);
+    if (!st) *W = m->wtmp;
+    return st;
+}
+
+/* C = A·Wᵀ + beta·C for a weight W ([N, K]) stored as halves when `half`. */
 static clipcl_status gemm_wh(clipcl_model *m, int half, size_t M, size_t N, size_t K, cl_mem A, cl_mem W, float beta,
                              cl_mem C)
 {
-    ops *k = &m->ctx->k;
-    if (half) {
-        clipcl_status st = ops_half_to_float(k, W, m->wtmp, N * K);
-        if (st) return st;
-        W = m->wtmp;
-    }
-    return ops_gemm_nt(k, M, N, K, 1.0f, A, 0, W, 0, beta, C, 0);
+    clipcl_status st = widen(m, half, &W, N * K);
+    return st ? st : ops_gemm_nt(&m->ctx->k, M, N, K, 1.0f, A, 0, W, 0, beta, C, 0);
+}
+
+/* A GEMM on feature-major activations (ops_gemm_fm) with a transformer tower's weight,
+ * stored in the model's precision. */
+static clipcl_status gemm_fm(clipcl_model *m, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta,
+                             cl_mem C, int c_fm)
+{
+    clipcl_status st = widen(m, m->half, &W, N * K);
+    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, beta, C, c_fm);
 }
 
 /* The same for a transformer tower's weight, stored in the model's precision. */
@@ -70,37 +93,43 @@ static clipcl_status gemm_w(clipcl_model *m, size_t M, size_t N, size_t K, cl_me
 /* Runs the transformer blocks on ws->x ([B*T, W]); returns the last pending bias. With
  * pooled_only the last block runs only the rows ws->idx names (one per item: the positions
  * that are pooled) after its attention, and leaves them in ws->pooled ([B, W]); ws->x then
- * holds the stream before that block. Every load path checks that a tower has a block. */
+ * holds the stream before that block. Every load path checks that a tower has a block.
+ *
+ * The residual stream stays row-major; what only GEMMs and attention read (LayerNorm outputs,
+ * q|k|v, attention output, MLP hidden) is feature-major (cl/fm.cl), which spares CLBlast its
+ * operand copies: only the two GEMMs that accumulate into x copy their result. */
 static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int causal, int pooled_only,
                             cl_mem *pending)
 {
     ops *k = &m->ctx->k;
     workspace *ws = &m->ws;
     const size_t W = (size_t)t->c.width, I = (size_t)t->c.ff;
+    const ops_fm all = ops_fm_layout(k, B * T), pooled = ops_fm_layout(k, B);
     cl_mem bias = NULL;
     clipcl_status st = CLIPCL_OK;
     for (int l = 0; l < t->c.layers && !st; l++) {
         const layer_w *w = &t->layers[l];
-        size_t rows = (size_t)B * T;
-        if ((st = ops_layernorm(k, ws->x, bias, w->ln1_g, w->ln1_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
-            (st = gemm_w(m, rows, 3 * W, W, ws->ln, w->qkv_w, 0.0f, ws->qkv)) ||
-            (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, B, T, t->c.heads, causal)))
+        const ops_fm *L = &all;
+        if ((st = ops_layernorm_fm(k, ws->x, bias, w->ln1_g, w->ln1_b, ws->ln, L, (int)W, t->c.eps)) ||
+            (st = gemm_fm(m, L, 3 * W, W, ws->ln, w->qkv_w, 0.0f, ws->qkv, 1)) ||
+            (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, L, B, T, t->c.heads, causal)))
             break;
         cl_mem x = ws->x, a = ws->ln;
         /* Nothing after the attention mixes positions, so the last block's other rows would be
            computed only to be dropped: three quarters of that block's work, about 6 % of a
            12-block tower. */
         if (pooled_only && l == t->c.layers - 1) {
-            x = ws->pooled, a = ws->h, rows = (size_t)B;
-            if ((st = ops_gather_rows(k, ws->ln, ws->idx, NULL, a, B, (int)W)) ||
+            x = ws->pooled, a = ws->h;
+            if ((st = ops_gather_fm(k, ws->ln, L, ws->idx, a, &pooled, (int)W)) ||
                 (st = ops_gather_rows(k, ws->x, ws->idx, NULL, x, B, (int)W)))
                 break;
+            L = &pooled;
         }
-        if ((st = gemm_w(m, rows, W, W, a, w->out_w, 1.0f, x)) ||
-            (st = ops_layernorm(k, x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, (int)rows, (int)W, t->c.eps)) ||
-            (st = gemm_w(m, rows, I, W, ws->ln, w->fc1_w, 0.0f, ws->h)) ||
-            (st = ops_bias_act(k, ws->h, w->fc1_b, (int)rows, (int)I, t->c.act)) ||
-            (st = gemm_w(m, rows, W, I, ws->h, w->fc2_w, 1.0f, x)))
+        if ((st = gemm_fm(m, L, W, W, a, w->out_w, 1.0f, x, 0)) ||
+            (st = ops_layernorm_fm(k, x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, L, (int)W, t->c.eps)) ||
+            (st = gemm_fm(m, L, I, W, ws->ln, w->fc1_w, 0.0f, ws->h, 1)) ||
+            (st = ops_bias_act_fm(k, ws->h, w->fc1_b, L, (int)I, t->c.act)) ||
+            (st = gemm_fm(m, L, W, I, ws->h, w->fc2_w, 1.0f, x, 0)))
             break;
         bias = w->fc2_b;
     }

@@ -34,6 +34,8 @@ clipcl_status ops_init(ops *k, ocl *o)
        reduction over 128 items is 7 such rounds. 16 items: norms 26 -> 16 ms per ViT-B/32
        image batch of 8 (bench/NOTES.md, sixth session). */
     k->norm_wg = o->info.is_cpu ? NORM_WG_CPU : NORM_WG_GPU;
+    k->fm_chunk = (int)(k->gemm_rows < 65536 ? k->gemm_rows : 65536);
+    ops_set_fm_align(k, 0);
     char norm_opts[32];
     snprintf(norm_opts, sizeof norm_opts, "-DNORM_WG=%d", k->norm_wg);
     if ((st = ocl_kernel(o, "norm", norm_opts, "layernorm", &k->layernorm)) ||
@@ -47,7 +49,10 @@ clipcl_status ops_init(ops *k, ocl *o)
         (st = ocl_kernel(o, "eltwise", "", "half_to_float", &k->half_to_float)) ||
         (st = ocl_kernel(o, "embed", "", "patch_unfold", &k->patch_unfold)) ||
         (st = ocl_kernel(o, "embed", "", "rgb8_normalize", &k->rgb8_normalize)) ||
-        (st = ocl_kernel(o, "embed", "", "vit_embed", &k->vit_embed))) {
+        (st = ocl_kernel(o, "embed", "", "vit_embed", &k->vit_embed)) ||
+        (st = ocl_kernel(o, "fm", norm_opts, "layernorm_fm", &k->layernorm_fm)) ||
+        (st = ocl_kernel(o, "fm", norm_opts, "bias_act_fm", &k->bias_act_fm)) ||
+        (st = ocl_kernel(o, "fm", norm_opts, "gather_fm", &k->gather_fm))) {
         ops_free(k);
         return st;
     }
@@ -69,7 +74,8 @@ void ops_free(ops *k)
     k->cap_evs = 0;
     cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->bias_act4, &k->add_bias,
                         &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
-                        &k->text_embed_h, &k->half_to_float, &k->rgb8_normalize};
+                        &k->text_embed_h, &k->half_to_float, &k->rgb8_normalize, &k->layernorm_fm,
+                        &k->bias_act_fm, &k->gather_fm};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i]) clReleaseKernel(*all[i]);
         *all[i] = NULL;
@@ -149,6 +155,67 @@ clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem 
     size_t local = (size_t)k->norm_wg, global = (size_t)rows * k->norm_wg;
     double bytes = 4.0 * rows * width * (bias ? 4 : 2);
     return ocl_run(k->o, k->layernorm, "layernorm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, bytes));
+}
+
+#define FM_TT 8 /* tokens per work-group of layernorm_fm (cl/fm.cl) */
+
+void ops_set_fm_align(ops *k, int nwg)
+{
+    /* CLBlast pads (copies) any operand whose token count is not a multiple of its tile;
+       without a known tile 64 covers CLBlast's common values. FM_TT and the 4-wide
+       bias_act_fm need a multiple of 8. */
+    int a = nwg > 0 ? nwg : 64;
+    if (a < 8) a = 8;
+    if (a > OPS_FM_MAX_ALIGN) a = OPS_FM_MAX_ALIGN;
+    int p = 8;
+    while (p < a) p *= 2; /* CLBlast's tiles are powers of two; keep it one */
+    k->fm_align = p;
+}
+
+ops_fm ops_fm_layout(const ops *k, int rows)
+{
+    const int a = k->fm_align;
+    ops_fm L = {rows, (rows + a - 1) / a * a, 0};
+    L.ch = k->fm_chunk > 0 ? (k->fm_chunk + a - 1) / a * a : L.tp;
+    if (L.ch > L.tp) L.ch = L.tp;
+    if (L.ch < a) L.ch = a;
+    return L;
+}
+
+clipcl_status ops_layernorm_fm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, const ops_fm *L,
+                               int width, float eps)
+{
+    cl_int has_bias = bias != NULL;
+    cl_mem b = bias ? bias : gamma;
+    clipcl_status st = ocl_setargs(k->layernorm_fm, "layernorm_fm", 11, OCL_A(x), OCL_A(has_bias), OCL_A(b),
+                                   OCL_A(gamma), OCL_A(beta), OCL_A(y), OCL_A(L->rows), OCL_A(width), OCL_A(eps),
+                                   OCL_A(L->ch), OCL_A(L->tp));
+    if (st) return st;
+    size_t local = (size_t)k->norm_wg, global = (size_t)(L->tp + FM_TT - 1) / FM_TT * k->norm_wg;
+    double bytes = 4.0 * L->rows * width * (bias ? 4 : 2);
+    return ocl_run(k->o, k->layernorm_fm, "layernorm_fm", 1, &global, &local,
+                   prof_slot(k, CLIPCL_OP_NORM, 0, bytes));
+}
+
+clipcl_status ops_bias_act_fm(ops *k, cl_mem h, cl_mem bias, const ops_fm *L, int features, int act)
+{
+    clipcl_status st = ocl_setargs(k->bias_act_fm, "bias_act_fm", 6, OCL_A(h), OCL_A(bias), OCL_A(features),
+                                   OCL_A(L->ch), OCL_A(L->tp), OCL_A(act));
+    if (st) return st;
+    size_t chunks = ((size_t)L->tp + L->ch - 1) / L->ch;
+    size_t global[2] = {(size_t)L->ch / 4, chunks * features}, local[2] = {global[0] < 32 ? global[0] : 32, 1};
+    while (global[0] % local[0]) local[0]--; /* OpenCL 1.2: the range must divide */
+    return ocl_run(k->o, k->bias_act_fm, "bias_act_fm", 2, global, local,
+                   prof_slot(k, CLIPCL_OP_ELEMENTWISE, 0, 8.0 * L->tp * features));
+}
+
+clipcl_status ops_gather_fm(ops *k, cl_mem src, const ops_fm *Ls, cl_mem idx, cl_mem dst, const ops_fm *Ld,
+                            int features)
+{
+    clipcl_status st = ocl_setargs(k->gather_fm, "gather_fm", 9, OCL_A(src), OCL_A(idx), OCL_A(dst), OCL_A(features),
+                                   OCL_A(Ls->ch), OCL_A(Ls->tp), OCL_A(Ld->rows), OCL_A(Ld->ch), OCL_A(Ld->tp));
+    return st ? st : run2d(k, k->gather_fm, "gather_fm", Ld->tp, features, CLIPCL_OP_ELEMENTWISE,
+                                8.0 * Ld->tp * features);
 }
 
 clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width)
@@ -267,13 +334,15 @@ void ops_attn_free(ops_attn *a)
     a->k = NULL;
 }
 
-clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, int B, int T,
-                            int heads, int causal)
+clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, const ops_fm *L, int B,
+                            int T, int heads, int causal)
 {
     float scale = 1.0f / sqrtf((float)a->head_dim);
     cl_int c = causal;
-    clipcl_status st = ocl_setargs(a->k, "attention", 7, OCL_A(qkv), OCL_A(bias), OCL_A(out), OCL_A(T),
-                                   OCL_A(heads), OCL_A(scale), OCL_A(c));
+    if ((size_t)B * T > (size_t)L->rows)
+        return err_set(CLIPCL_ERR_INVALID_ARG, "attention: %d x %d tokens in a layout of %d", B, T, L->rows);
+    clipcl_status st = ocl_setargs(a->k, "attention", 9, OCL_A(qkv), OCL_A(bias), OCL_A(out), OCL_A(T),
+                                   OCL_A(heads), OCL_A(scale), OCL_A(c), OCL_A(L->ch), OCL_A(L->tp));
     if (st) return st;
     size_t global[3] = {a->qb ? ((size_t)T + a->qb - 1) / a->qb : (size_t)T, (size_t)heads, (size_t)B},
            local[3] = {(size_t)a->wg, 1, 1};
@@ -306,13 +375,51 @@ static const char *clblast_errstr(CLBlastStatusCode s)
     }
 }
 
+/* One CLBlast SGEMM; operand copies (padding, transposes) go through k's scratch buffer.
+   Without it CLBlast creates and frees a buffer on every call that copies an operand
+   (bench/NOTES.md, "Third session"): keep one, grown as needed. */
+static CLBlastStatusCode blast_sgemm(ops *k, CLBlastLayout lay, CLBlastTranspose ta, CLBlastTranspose tb, size_t m,
+                                     size_t n, size_t kk, float alpha, cl_mem A, size_t a_off, size_t lda, cl_mem B,
+                                     size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off, size_t ldc,
+                                     cl_event *e, clipcl_status *st)
+{
+    size_t need = 0;
+    CLBlastStatusCode s = CLBlastSGemmTempBufferSize(lay, ta, tb, m, n, kk, a_off, lda, b_off, ldb, c_off, ldc,
+                                                     &k->o->queue, &need);
+    if (s != CLBlastSuccess) return s;
+    if (need > k->gemm_tmp_bytes) {
+        ocl_release(k->o, &k->gemm_tmp);
+        k->gemm_tmp_bytes = 0;
+        if ((*st = ocl_alloc(k->o, need, &k->gemm_tmp, "GEMM scratch"))) return CLBlastSuccess;
+        k->gemm_tmp_bytes = need;
+    }
+    if (need)
+        return CLBlastSgemmWithTempBuffer(lay, ta, tb, m, n, kk, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off,
+                                          ldc, &k->o->queue, e, k->gemm_tmp);
+    return CLBlastSgemm(lay, ta, tb, m, n, kk, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc, &k->o->queue,
+                        e);
+}
+
+static clipcl_status blast_fail(CLBlastStatusCode s, size_t M, size_t N, size_t K)
+{
+    return err_set(s == CLBlastOpenCLOutOfResources || s == -4 ? CLIPCL_ERR_NOMEM : CLIPCL_ERR_BLAS,
+                   "CLBlastSgemm(%zux%zux%zu) failed: %s (%d)", M, N, K, clblast_errstr(s), (int)s);
+}
+
+/* The profiling event for a GEMM and a marker before it (its calls enqueue several kernels). */
+static cl_event *gemm_prof(ops *k, size_t M, size_t N, size_t K, float beta)
+{
+    cl_event *ev = prof_slot(k, CLIPCL_OP_GEMM, 2.0 * M * N * K, 4.0 * (M * K + N * K + M * N * (beta != 0 ? 2 : 1)));
+    if (ev && clEnqueueMarkerWithWaitList(k->o->queue, 0, NULL, &k->evs[k->n_evs - 1].start) != CL_SUCCESS)
+        k->evs[k->n_evs - 1].start = NULL;
+    return ev;
+}
+
 clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_mem A, size_t a_off, cl_mem B,
                           size_t b_off, float beta, cl_mem C, size_t c_off)
 {
     if (!M || !N) return CLIPCL_OK;
-    cl_event *ev = prof_slot(k, CLIPCL_OP_GEMM, 2.0 * M * N * K, 4.0 * (M * K + N * K + M * N * (beta != 0 ? 2 : 1)));
-    if (ev && clEnqueueMarkerWithWaitList(k->o->queue, 0, NULL, &k->evs[k->n_evs - 1].start) != CL_SUCCESS)
-        k->evs[k->n_evs - 1].start = NULL;
+    cl_event *ev = gemm_prof(k, M, N, K, beta);
     /* The same product seen column-major: C^T (N x M) = B (N x K) * A^T. CLBlast's row-major
        path would otherwise transpose-copy an operand on every call; this form feeds its
        kernels directly (measured 3.1-3.4x at batch 1 on PoCL, bench/NOTES.md). */
@@ -322,33 +429,63 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
        bench/NOTES.md). GPUs get one call. */
     size_t mc = k->gemm_rows && M > k->gemm_rows ? k->gemm_rows : M;
     CLBlastStatusCode s = CLBlastSuccess;
-    for (size_t m0 = 0; m0 < M && s == CLBlastSuccess; m0 += mc) {
-        size_t mm = M - m0 < mc ? M - m0 : mc, need = 0;
-        cl_event *e = m0 + mm >= M ? ev : NULL;
-        /* Without a scratch buffer CLBlast creates and frees one on every call that pads or
-           transposes an operand (bench/NOTES.md, "Third session"): keep one, grown as needed. */
-        s = CLBlastSGemmTempBufferSize(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K, b_off,
-                                       K, a_off + m0 * K, K, c_off + m0 * N, N, &k->o->queue, &need);
-        if (s != CLBlastSuccess) break;
-        if (need > k->gemm_tmp_bytes) {
-            ocl_release(k->o, &k->gemm_tmp);
-            k->gemm_tmp_bytes = 0;
-            clipcl_status st = ocl_alloc(k->o, need, &k->gemm_tmp, "GEMM scratch");
-            if (st) return st;
-            k->gemm_tmp_bytes = need;
-        }
-        if (need)
-            s = CLBlastSgemmWithTempBuffer(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K,
-                                           alpha, B, b_off, K, A, a_off + m0 * K, K, beta, C, c_off + m0 * N, N,
-                                           &k->o->queue, e, k->gemm_tmp);
-        else
-            s = CLBlastSgemm(CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K, alpha, B, b_off,
-                             K, A, a_off + m0 * K, K, beta, C, c_off + m0 * N, N, &k->o->queue, e);
+    clipcl_status st = CLIPCL_OK;
+    for (size_t m0 = 0; m0 < M && s == CLBlastSuccess && !st; m0 += mc) {
+        size_t mm = M - m0 < mc ? M - m0 : mc;
+        s = blast_sgemm(k, CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeNo, N, mm, K, alpha, B, b_off,
+                        K, A, a_off + m0 * K, K, beta, C, c_off + m0 * N, N, m0 + mm >= M ? ev : NULL, &st);
     }
-    if (s != CLBlastSuccess)
-        return err_set(s == CLBlastOpenCLOutOfResources || s == -4 ? CLIPCL_ERR_NOMEM : CLIPCL_ERR_BLAS,
-                       "CLBlastSgemm(%zux%zux%zu) failed: %s (%d)", M, N, K, clblast_errstr(s), (int)s);
-    return CLIPCL_OK;
+    if (st) return st;
+    return s != CLBlastSuccess ? blast_fail(s, M, N, K) : CLIPCL_OK;
+}
+
+/* A region of buf as a buffer of its own, so that CLBlast sees offset 0 (it copies any
+   operand with an offset); NULL when the device's alignment rules do not allow it. */
+static cl_mem sub_buffer(ops *k, cl_mem buf, size_t off_floats, size_t floats)
+{
+    if (!off_floats) {
+        clRetainMemObject(buf);
+        return buf;
+    }
+    cl_uint align_bits = 0;
+    if (clGetDeviceInfo(k->o->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) !=
+            CL_SUCCESS ||
+        !align_bits || off_floats * 4 % (align_bits / 8))
+        return NULL;
+    cl_buffer_region r = {off_floats * 4, floats * 4};
+    cl_int e;
+    cl_mem sub = clCreateSubBuffer(buf, 0, CL_BUFFER_CREATE_TYPE_REGION, &r, &e);
+    return e == CL_SUCCESS ? sub : NULL;
+}
+
+clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C,
+                          int c_fm)
+{
+    if (!L->rows || !N) return CLIPCL_OK;
+    const size_t tp = (size_t)L->tp, ch = (size_t)L->ch;
+    cl_event *ev = gemm_prof(k, tp, N, K, beta);
+    CLBlastStatusCode s = CLBlastSuccess;
+    clipcl_status st = CLIPCL_OK;
+    /* Each chunk of tokens is a dense [K][w] block (cl/fm.cl); as its own buffer it is an
+       operand CLBlast's kernel reads in place: row-major W · A^T with no transposes is what
+       kernel 1 wants for every operand when the result is feature-major too. A row-major
+       result (the residual stream) is the column-major C^T = W · A^T, with only C copied. */
+    for (size_t t0 = 0; t0 < tp && s == CLBlastSuccess && !st; t0 += ch) {
+        const size_t w = tp - t0 < ch ? tp - t0 : ch;
+        cl_event *e = t0 + w >= tp ? ev : NULL;
+        cl_mem a = sub_buffer(k, A, t0 * K, w * K), c = c_fm ? sub_buffer(k, C, t0 * N, w * N) : NULL;
+        const size_t a_off = a ? 0 : t0 * K;
+        if (c_fm)
+            s = blast_sgemm(k, CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, N, w, K, 1.0f, W, 0, K,
+                            a ? a : A, a_off, w, beta, c ? c : C, c ? 0 : t0 * N, w, e, &st);
+        else
+            s = blast_sgemm(k, CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeYes, N, w, K, 1.0f, W, 0, K,
+                            a ? a : A, a_off, w, beta, C, t0 * N, N, e, &st);
+        if (a) clReleaseMemObject(a); /* OpenCL keeps it until the queued kernels are done */
+        if (c) clReleaseMemObject(c);
+    }
+    if (st) return st;
+    return s != CLBlastSuccess ? blast_fail(s, tp, N, K) : CLIPCL_OK;
 }
 
 /* ---------------------------------------------------------------- ResNet (cl/conv.cl) */

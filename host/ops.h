@@ -23,12 +23,30 @@ typedef struct ops {
     cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
     size_t gemm_tmp_bytes;
     cl_kernel layernorm, l2norm, bias_act, bias_act4, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
-        half_to_float, rgb8_normalize;
+        half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm;
+    int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
+    int fm_chunk; /* tokens per feature-major chunk (0: one chunk) */
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
     int n_evs, cap_evs;
     clipcl_op_stats stats[CLIPCL_OP_KINDS];
 } ops;
+
+/* The feature-major layout of a matrix over `rows` tokens (cl/fm.cl): tp tokens (rows
+ * rounded up to the GEMM's token tile) in chunks of ch, each chunk a dense [F][w] block. */
+typedef struct ops_fm {
+    int rows, tp, ch;
+} ops_fm;
+#define OPS_FM_MAX_ALIGN 256 /* bound on fm_align: workspaces keep this many spare tokens */
+ops_fm ops_fm_layout(const ops *k, int rows);
+/* Index of element (token t, feature f) of a feature-major matrix with F features. */
+static inline size_t ops_fm_at(const ops_fm *L, size_t t, size_t f, size_t F)
+{
+    size_t t0 = t / (size_t)L->ch * L->ch, w = (size_t)L->tp - t0 < (size_t)L->ch ? (size_t)L->tp - t0 : (size_t)L->ch;
+    return t0 * F + f * w + (t - t0);
+}
+/* Sets the token tile from the GEMM parameters in use (NWG; 0 = unknown). */
+void ops_set_fm_align(ops *k, int nwg);
 
 /* Attention kernel specialised for one head dimension. */
 typedef struct ops_attn {
@@ -47,10 +65,18 @@ clipcl_status ops_profile_flush(ops *k);
 /* y = LayerNorm(x (+ bias)) over rows of `width`; with bias, x gets x + bias written back. */
 clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, int rows,
                             int width, float eps);
+/* The same from row-major x [L->rows, width] into feature-major y (zeros for the padding). */
+clipcl_status ops_layernorm_fm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, const ops_fm *L,
+                               int width, float eps);
 clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width);
 /* h = act(h + bias) in place. */
 clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, int act);
+/* The same on a feature-major h with `features` features (bias per feature). */
+clipcl_status ops_bias_act_fm(ops *k, cl_mem h, cl_mem bias, const ops_fm *L, int features, int act);
 clipcl_status ops_add_bias(ops *k, cl_mem x, cl_mem bias, int rows, int cols);
+/* Feature-major dst (layout Ld) token r = src (layout Ls) token idx[r], r < Ld->rows. */
+clipcl_status ops_gather_fm(ops *k, cl_mem src, const ops_fm *Ls, cl_mem idx, cl_mem dst, const ops_fm *Ld,
+                            int features);
 /* dst[r] = src[idx[r]] (+ bias); bias may be NULL. */
 clipcl_status ops_gather_rows(ops *k, cl_mem src, cl_mem idx, cl_mem bias, cl_mem dst, int rows, int cols);
 /* tok_half: the token table holds IEEE halves. */
@@ -69,9 +95,10 @@ clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl
 clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out);
 clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, ops_attn *out);
 void ops_attn_free(ops_attn *a);
-/* out[b,t] = softmax(q k^T / sqrt(d) (+ causal mask)) v for every head; see cl/attn.cl. */
-clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, int B, int T,
-                            int heads, int causal);
+/* out[b,t] = softmax(q k^T / sqrt(d) (+ causal mask)) v for every head; see cl/attn.cl.
+ * qkv and out are feature-major with layout L (L->rows = B * T). */
+clipcl_status ops_attention(ops *k, const ops_attn *a, cl_mem qkv, cl_mem bias, cl_mem out, const ops_fm *L, int B,
+                            int T, int heads, int causal);
 
 /* The ResNet tower's kernels (cl/conv.cl), built only when a ResNet model is loaded. */
 typedef struct ops_conv {
@@ -110,5 +137,11 @@ clipcl_status ops_attn_pool(ops *k, const ops_conv *c, cl_mem q, cl_mem qb, cl_m
  * B is a weight in PyTorch's [out, in] layout. Done by CLBlast. */
 clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_mem A, size_t a_off, cl_mem B,
                           size_t b_off, float beta, cl_mem C, size_t c_off);
+/* The same product with A feature-major (K features, layout L) and W a weight [N, K]: C =
+ * A·Wᵀ + beta·C, C feature-major (layout L) when c_fm, else row-major [L->tp, N] (rows past
+ * L->rows get values nobody should read, so C must have L->tp rows). With both operands
+ * feature-major CLBlast's kernel reads them in place (no operand copies). */
+clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C,
+                          int c_fm);
 
 #endif

@@ -1,6 +1,7 @@
 /* test_kernels.c — every kernel in cl/ (and the GEMM wrapper) against a plain-C reference in
  * double precision, on random inputs and awkward shapes: widths not a multiple of 4 or 16,
- * one head, head dims 8/12/64, sequence lengths 1, 17, 50, 77, 197, 257. */
+ * one head, head dims 8/12/64, sequence lengths 1, 17, 50, 77, 197, 257, and feature-major
+ * layouts whose chunks end inside items and work-groups. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,6 +60,157 @@ static void check_close(const float *got, const double *want, size_t n, double t
     ck_assert_msg(rel <= tol, "%s: max rel err %.3g > %.3g", what, rel, tol);
 }
 
+/* want = LayerNorm(x (+ b)) * g + be, wantx = x (+ b); row-major [R, W] */
+static void layernorm_ref(const float *x, const float *b, const float *g, const float *be, int R, int W, double *want,
+                          double *wantx)
+{
+    for (int r = 0; r < R; r++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < W; i++) {
+            wantx[r * W + i] = (double)x[r * W + i] + (b ? b[i] : 0);
+            mean += wantx[r * W + i];
+        }
+        mean /= W;
+        for (int i = 0; i < W; i++) var += pow(wantx[r * W + i] - mean, 2);
+        var /= W;
+        for (int i = 0; i < W; i++) want[r * W + i] = (wantx[r * W + i] - mean) / sqrt(var + 1e-5) * g[i] + be[i];
+    }
+}
+
+/* Feature-major layouts to test with: (token tile, tokens per chunk): many small chunks (items
+ * and work-groups straddle chunk ends), one chunk, CPU-like chunks, and the device's own. */
+static const int fm_cfgs[][2] = {{8, 16}, {8, 0}, {32, 128}, {-1, -1}};
+#define N_FM_CFGS 4
+
+static ops_fm fm_layout(int cfg, int rows)
+{
+    const int align = K->fm_align, chunk = K->fm_chunk;
+    if (fm_cfgs[cfg][0] > 0) {
+        ops_set_fm_align(K, fm_cfgs[cfg][0]);
+        K->fm_chunk = fm_cfgs[cfg][1];
+    }
+    ops_fm L = ops_fm_layout(K, rows);
+    K->fm_align = align, K->fm_chunk = chunk;
+    ck_assert(L.tp >= rows && L.tp % 8 == 0 && L.ch % 8 == 0 && L.ch <= (L.tp > 8 ? L.tp : 8));
+    return L;
+}
+
+/* row-major [rows, F] → feature-major (padding tokens = pad) and back */
+static float *to_fm(const float *tm, size_t F, const ops_fm *L, float pad)
+{
+    float *fm = malloc((size_t)L->tp * F * sizeof *fm);
+    for (size_t t = 0; t < (size_t)L->tp; t++)
+        for (size_t f = 0; f < F; f++) fm[ops_fm_at(L, t, f, F)] = t < (size_t)L->rows ? tm[t * F + f] : pad;
+    return fm;
+}
+
+static float *from_fm(const float *fm, size_t F, const ops_fm *L)
+{
+    float *tm = malloc(((size_t)L->rows * F + 1) * sizeof *tm);
+    for (size_t t = 0; t < (size_t)L->rows; t++)
+        for (size_t f = 0; f < F; f++) tm[t * F + f] = fm[ops_fm_at(L, t, f, F)];
+    return tm;
+}
+
+START_TEST(test_fm_layout)
+{
+    /* every (token, feature) has its own place inside the tp * F floats */
+    for (int cfg = 0; cfg < N_FM_CFGS; cfg++)
+        for (int rows = 1; rows < 300; rows += 37) {
+            ops_fm L = fm_layout(cfg, rows);
+            const size_t F = 5, n = (size_t)L.tp * F;
+            char *seen = calloc(n, 1);
+            for (size_t t = 0; t < (size_t)L.tp; t++)
+                for (size_t f = 0; f < F; f++) {
+                    size_t i = ops_fm_at(&L, t, f, F);
+                    ck_assert_msg(i < n && !seen[i], "layout %d rows %d: (%zu, %zu) -> %zu", cfg, rows, t, f, i);
+                    seen[i] = 1;
+                }
+            free(seen);
+        }
+}
+END_TEST
+
+START_TEST(test_layernorm_fm)
+{
+    const int widths[] = {1, 3, 17, 48, 129, 768}, rows_list[] = {1, 5, 19};
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (int ri = 0; ri < 3; ri++)
+            for (int cfg = 0; cfg < N_FM_CFGS; cfg++) {
+                int W = widths[wi], R = rows_list[ri], with_bias = (cfg + ri) % 2;
+                ops_fm L = fm_layout(cfg, R);
+                size_t n = (size_t)W * R, nf = (size_t)W * L.tp;
+                float *x = rnd(n, 1 + wi, -3, 5), *b = rnd(W, 2, -1, 1), *g = rnd(W, 3, 0.5f, 1.5f),
+                      *be = rnd(W, 4, -0.5f, 0.5f), *junk = rnd(nf, 5, 100, 200);
+                cl_mem dx = dev(x, n * 4), db = dev(b, W * 4), dg = dev(g, W * 4), dbe = dev(be, W * 4),
+                       dy = dev(junk, nf * 4);
+                OK(ops_layernorm_fm(K, dx, with_bias ? db : NULL, dg, dbe, dy, &L, W, 1e-5f));
+                float *yf = get(dy, nf), *y = from_fm(yf, W, &L), *xb = get(dx, n);
+                double *want = malloc(n * sizeof *want), *wantx = malloc(n * sizeof *wantx);
+                layernorm_ref(x, with_bias ? b : NULL, g, be, R, W, want, wantx);
+                char what[96];
+                snprintf(what, sizeof what, "layernorm_fm W=%d rows=%d layout %d/%d", W, R, L.ch, L.tp);
+                check_close(y, want, n, 1e-5, what);
+                check_close(xb, wantx, n, 1e-6, "layernorm_fm bias write-back");
+                for (int t = R; t < L.tp; t++)
+                    for (int i = 0; i < W; i++) ck_assert_msg(yf[ops_fm_at(&L, t, i, W)] == 0.0f, "%s: padding", what);
+                free(want), free(wantx), free(y), free(yf), free(xb), free(x), free(b), free(g), free(be), free(junk);
+                ocl_release(O, &dx), ocl_release(O, &db), ocl_release(O, &dg), ocl_release(O, &dbe), ocl_release(O, &dy);
+            }
+}
+END_TEST
+
+START_TEST(test_bias_act_fm)
+{
+    const int feats[] = {1, 13, 100, 3072}, rows_list[] = {3, 21};
+    for (int act = 0; act < 3; act++)
+        for (size_t fi = 0; fi < sizeof feats / sizeof *feats; fi++)
+            for (int ri = 0; ri < 2; ri++) {
+                int F = feats[fi], R = rows_list[ri], cfg = (act + (int)fi + ri) % N_FM_CFGS;
+                ops_fm L = fm_layout(cfg, R);
+                size_t n = (size_t)F * R;
+                float *h = rnd(n, 20 + fi, -6, 6), *b = rnd(F, 21, -1, 1), *hf = to_fm(h, F, &L, 0.0f);
+                cl_mem dh = dev(hf, (size_t)L.tp * F * 4), db = dev(b, F * 4);
+                OK(ops_bias_act_fm(K, dh, db, &L, F, act));
+                float *yf = get(dh, (size_t)L.tp * F), *y = from_fm(yf, F, &L);
+                double *want = malloc(n * sizeof *want);
+                for (size_t i = 0; i < n; i++) {
+                    double v = (double)h[i] + b[i % F];
+                    if (act == OPS_ACT_QUICK_GELU) v = v / (1 + exp(-1.702 * v));
+                    if (act == OPS_ACT_GELU) v = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+                    want[i] = v;
+                }
+                char what[96];
+                snprintf(what, sizeof what, "bias_act_fm act=%d F=%d rows=%d layout %d/%d", act, F, R, L.ch, L.tp);
+                check_close(y, want, n, 2e-6, what);
+                free(h), free(b), free(hf), free(yf), free(y), free(want);
+                ocl_release(O, &dh), ocl_release(O, &db);
+            }
+}
+END_TEST
+
+START_TEST(test_gather_fm)
+{
+    int W = 37, R = 29;
+    cl_int idx[4] = {28, 0, 17, 17};
+    float *src = rnd((size_t)W * R, 30, -1, 1);
+    for (int cfg = 0; cfg < N_FM_CFGS; cfg++) {
+        ops_fm Ls = fm_layout(cfg, R), Ld = fm_layout((cfg + 1) % N_FM_CFGS, 4);
+        float *sf = to_fm(src, W, &Ls, 9.0f), *junk = rnd((size_t)W * Ld.tp, 5, 1, 2);
+        cl_mem ds = dev(sf, (size_t)W * Ls.tp * 4), di = dev(idx, sizeof idx), dd = dev(junk, (size_t)W * Ld.tp * 4);
+        OK(ops_gather_fm(K, ds, &Ls, di, dd, &Ld, W));
+        float *yf = get(dd, (size_t)W * Ld.tp);
+        for (int t = 0; t < Ld.tp; t++)
+            for (int c = 0; c < W; c++)
+                ck_assert_msg(yf[ops_fm_at(&Ld, t, c, W)] == (t < 4 ? src[idx[t] * W + c] : 0.0f),
+                              "gather_fm layout %d: token %d feature %d", cfg, t, c);
+        free(sf), free(junk), free(yf);
+        ocl_release(O, &ds), ocl_release(O, &di), ocl_release(O, &dd);
+    }
+    free(src);
+}
+END_TEST
+
 START_TEST(test_layernorm)
 {
     const int widths[] = {1, 3, 17, 48, 129, 768}, rows_list[] = {1, 5};
@@ -75,18 +227,7 @@ START_TEST(test_layernorm)
                     OK(ops_layernorm(K, dx, with_bias ? db : NULL, dg, dbe, dy, R, W, 1e-5f));
                     float *y = get(dy, n), *xb = get(dx, n);
                     double *want = malloc(n * sizeof *want), *wantx = malloc(n * sizeof *wantx);
-                    for (int r = 0; r < R; r++) {
-                        double mean = 0, var = 0;
-                        for (int i = 0; i < W; i++) {
-                            wantx[r * W + i] = (double)x[r * W + i] + (with_bias ? b[i] : 0);
-                            mean += wantx[r * W + i];
-                        }
-                        mean /= W;
-                        for (int i = 0; i < W; i++) var += pow(wantx[r * W + i] - mean, 2);
-                        var /= W;
-                        for (int i = 0; i < W; i++)
-                            want[r * W + i] = (wantx[r * W + i] - mean) / sqrt(var + 1e-5) * g[i] + be[i];
-                    }
+                    layernorm_ref(x, with_bias ? b : NULL, g, be, R, W, want, wantx);
                     check_close(y, want, n, 1e-5, "layernorm");
                     if (!inplace) check_close(xb, wantx, n, 1e-6, "layernorm bias write-back");
                     free(want), free(wantx), free(y), free(xb), free(x), free(b), free(g), free(be);
@@ -303,15 +444,19 @@ START_TEST(test_attention)
                 int D = dims[di][0], H = dims[di][1], T = Ts[ti], B = 2, W = H * D;
                 if (D == 64 && T > 77 && causal) continue; /* text never has long sequences */
                 size_t nq = (size_t)B * T * 3 * W, no = (size_t)B * T * W;
+                ops_fm L = fm_layout((int)(ti + di + causal) % N_FM_CFGS, B * T);
                 float *qkv = rnd(nq, 60 + ti + di, -2, 2), *bias = rnd(3 * W, 61, -0.5f, 0.5f);
-                cl_mem dq = dev(qkv, nq * 4), db = dev(bias, 3 * W * 4), dout = dev(NULL, no * 4);
-                OK(ops_attention(K, &a, dq, db, dout, B, T, H, causal));
-                float *got = get(dout, no);
+                float *qf = to_fm(qkv, 3 * W, &L, 0.0f);
+                cl_mem dq = dev(qf, (size_t)L.tp * 3 * W * 4), db = dev(bias, 3 * W * 4),
+                       dout = dev(NULL, (size_t)L.tp * W * 4);
+                OK(ops_attention(K, &a, dq, db, dout, &L, B, T, H, causal));
+                float *gotf = get(dout, (size_t)L.tp * W), *got = from_fm(gotf, W, &L);
+                free(qf), free(gotf);
                 double *want = malloc(no * sizeof *want);
                 attention_ref(qkv, bias, want, B, T, H, D, causal);
                 char what[96];
-                snprintf(what, sizeof what, "attention (%s, %d queries per item) D=%d H=%d T=%d causal=%d",
-                         variant == 3 ? "local" : "direct", a.qb, D, H, T, causal);
+                snprintf(what, sizeof what, "attention (%s, %d queries per item) D=%d H=%d T=%d causal=%d layout %d/%d",
+                         variant == 3 ? "local" : "direct", a.qb, D, H, T, causal, L.ch, L.tp);
                 check_close(got, want, no, 2e-6, what);
                 free(qkv), free(bias), free(got), free(want);
                 ocl_release(O, &dq), ocl_release(O, &db), ocl_release(O, &dout);
@@ -356,6 +501,44 @@ START_TEST(test_gemm_nt)
 }
 END_TEST
 
+START_TEST(test_gemm_fm)
+{
+    const int shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {33, 1, 64}, {100, 24, 48}, {13, 129, 257}, {300, 45, 70}};
+    for (int cfg = 0; cfg < N_FM_CFGS; cfg++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (int c_fm = 0; c_fm < 2; c_fm++) {
+                int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
+                float beta = (float)((si + cfg) % 2);
+                ops_fm L = fm_layout(cfg, M);
+                size_t nc = (size_t)L.tp * N;
+                float *a = rnd((size_t)M * Kd, 80 + si, -1, 1), *w = rnd((size_t)N * Kd, 81, -1, 1),
+                      *c0 = rnd((size_t)M * N, 82, -1, 1), *af = to_fm(a, Kd, &L, 5.0f);
+                /* C before: c0 for the real tokens (in C's layout), junk in the padding */
+                float *cinit = rnd(nc, 83, 50, 60);
+                for (int t = 0; t < M; t++)
+                    for (int j = 0; j < N; j++)
+                        cinit[c_fm ? ops_fm_at(&L, t, j, N) : (size_t)t * N + j] = c0[(size_t)t * N + j];
+                cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(w, (size_t)N * Kd * 4), dc = dev(cinit, nc * 4);
+                OK(ops_gemm_fm(K, &L, N, Kd, da, dw, beta, dc, c_fm));
+                float *cf = get(dc, nc), *got = c_fm ? from_fm(cf, N, &L) : cf;
+                double *want = malloc((size_t)M * N * sizeof *want);
+                for (int t = 0; t < M; t++)
+                    for (int j = 0; j < N; j++) {
+                        double sum = 0;
+                        for (int k = 0; k < Kd; k++) sum += (double)a[(size_t)t * Kd + k] * w[(size_t)j * Kd + k];
+                        want[(size_t)t * N + j] = sum + beta * c0[(size_t)t * N + j];
+                    }
+                char what[112];
+                snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, C %s, layout %d/%d", M, N, Kd, beta,
+                         c_fm ? "feature-major" : "row-major", L.ch, L.tp);
+                check_close(got, want, (size_t)M * N, 1e-5, what);
+                if (c_fm) free(got);
+                free(a), free(w), free(c0), free(af), free(cinit), free(cf), free(want);
+                ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &dc);
+            }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -371,6 +554,11 @@ int main(void)
     tcase_add_test(tc, test_rgb8_normalize);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_gemm_nt);
+    tcase_add_test(tc, test_fm_layout);
+    tcase_add_test(tc, test_layernorm_fm);
+    tcase_add_test(tc, test_bias_act_fm);
+    tcase_add_test(tc, test_gather_fm);
+    tcase_add_test(tc, test_gemm_fm);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
