@@ -92,21 +92,22 @@ void layernorm_fm(__global float *x, const int has_bias, __global const float *b
 #define ACT_QUICK_GELU 1
 #define ACT_GELU 2
 
-/* h = act(h + bias[feature]) in place on a feature-major [F, Tp]: one work-item per four
- * tokens of one feature row of one chunk. Launch: global (CH / 4, chunks * F). */
+/* h = act(h + bias[feature]) in place on a feature-major [F, Tp]: one work-item per eight
+ * tokens of one feature row of one chunk (chunks are multiples of 8). Launch: global (CH / 8,
+ * chunks * F). */
 __kernel void bias_act_fm(__global float *h, __global const float *bias, const int F, const int CH, const int Tp,
                           const int act)
 {
     const int r = get_global_id(1), c = r / F, f = r - c * F;
-    const int t0 = c * CH, w = min(CH, Tp - t0), col = get_global_id(0) * 4;
+    const int t0 = c * CH, w = min(CH, Tp - t0), col = get_global_id(0) * 8;
     if (col >= w) return;
     __global float *p = h + (size_t)t0 * F + (size_t)f * w + col;
-    float4 v = vload4(0, p) + bias[f];
+    float8 v = vload8(0, p) + bias[f];
     if (act == ACT_QUICK_GELU)
         v = v * (1.0f / (1.0f + exp(-1.702f * v)));
     else if (act == ACT_GELU)
         v = 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
-    vstore4(v, 0, p);
+    vstore8(v, 0, p);
 }
 
 /* dst token r = src token idx[r] for r < rows, zeros after (both feature-major, F features;

@@ -203,7 +203,7 @@ clipcl_status ops_bias_act_fm(ops *k, cl_mem h, cl_mem bias, const ops_fm *L, in
                                    OCL_A(L->ch), OCL_A(L->tp), OCL_A(act));
     if (st) return st;
     size_t chunks = ((size_t)L->tp + L->ch - 1) / L->ch;
-    size_t global[2] = {(size_t)L->ch / 4, chunks * features}, local[2] = {global[0] < 32 ? global[0] : 32, 1};
+    size_t global[2] = {(size_t)L->ch / 8, chunks * features}, local[2] = {global[0] < 32 ? global[0] : 32, 1};
     while (global[0] % local[0]) local[0]--; /* OpenCL 1.2: the range must divide */
     return ocl_run(k->o, k->bias_act_fm, "bias_act_fm", 2, global, local,
                    prof_slot(k, CLIPCL_OP_ELEMENTWISE, 0, 8.0 * L->tp * features));
