@@ -162,7 +162,7 @@ clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem 
 void ops_set_fm_align(ops *k, int nwg)
 {
     /* CLBlast pads (copies) any operand whose token count is not a multiple of its tile;
-       without a known tile 64 covers CLBlast's common values. FM_TT and the 4-wide
+       without a known tile 64 covers CLBlast's common values. FM_TT and the 8-wide
        bias_act_fm need a multiple of 8. */
     int a = nwg > 0 ? nwg : 64;
     if (a < 8) a = 8;
