@@ -23,69 +23,81 @@ static inline size_t fm_at(int t, int f, int F, int CH, int Tp)
     return (size_t)t0 * F + (size_t)f * w + (size_t)(t - t0);
 }
 
-/* y (feature-major) = LayerNorm(x (+ bias)) * gamma + beta for FM_TT tokens of row-major x
- * [rows, width]; tokens rows..Tp-1 of y get zeros. With has_bias the biased rows are written
- * back to x (see layernorm in norm.cl). Reads go along x's rows; the writes are turned so that
- * neighbouring work-items write neighbouring tokens. Launch: global ceil(Tp / FM_TT) * NORM_WG. */
+/* y = LayerNorm(x (+ bias)) * gamma + beta per token, x and y feature-major over Tp tokens
+ * (rows real ones; the others of y get zeros). With has_bias the biased x is written back (the
+ * residual stream keeps the bias of the GEMM that wrote it: GEMMs accumulate into x with
+ * beta = 1 and cannot add a bias themselves). y may equal x. A work-group takes FM_TT
+ * neighbouring tokens (one chunk holds them all: FM_TT divides CH) with NORM_WG / FM_TT lanes
+ * each over the features, so that neighbouring work-items read neighbouring tokens. Launch:
+ * global ceil(Tp / FM_TT) * NORM_WG. */
+#define FM_NL (NORM_WG / FM_TT)
 __kernel __attribute__((reqd_work_group_size(NORM_WG, 1, 1)))
 void layernorm_fm(__global float *x, const int has_bias, __global const float *bias,
                   __global const float *gamma, __global const float *beta, __global float *y,
                   const int rows, const int width, const float eps, const int CH, const int Tp)
 {
-    __local float red[FM_TT][NORM_WG];
-    __local float mean[FM_TT], rstd[FM_TT];
-    const int lid = get_local_id(0), t0 = get_group_id(0) * FM_TT;
-    float s[FM_TT];
-    for (int j = 0; j < FM_TT; j++) s[j] = 0.0f;
-    for (int i = lid; i < width; i += NORM_WG) {
-        const float b = has_bias ? bias[i] : 0.0f;
-        for (int j = 0; j < FM_TT; j++) {
-            if (t0 + j >= rows) break;
-            __global float *p = x + (size_t)(t0 + j) * width + i;
-            const float v = *p + b;
-            if (has_bias) *p = v;
-            s[j] += v;
-        }
-    }
-    for (int j = 0; j < FM_TT; j++) red[j][lid] = s[j];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int st = NORM_WG / 2; st > 0; st >>= 1) {
-        if (lid < st)
-            for (int j = 0; j < FM_TT; j++) red[j][lid] += red[j][lid + st];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid < FM_TT) mean[lid] = red[lid][0] / width;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int j = 0; j < FM_TT; j++) s[j] = 0.0f;
-    for (int i = lid; i < width; i += NORM_WG)
-        for (int j = 0; j < FM_TT; j++) {
-            if (t0 + j >= rows) break;
-            const float d = x[(size_t)(t0 + j) * width + i] - mean[j];
-            s[j] += d * d;
-        }
-    for (int j = 0; j < FM_TT; j++) red[j][lid] = s[j];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int st = NORM_WG / 2; st > 0; st >>= 1) {
-        if (lid < st)
-            for (int j = 0; j < FM_TT; j++) red[j][lid] += red[j][lid + st];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid < FM_TT) rstd[lid] = 1.0f / sqrt(red[lid][0] / width + eps);
-    /* the biased x written above is read below by other work-items */
-    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-    /* FM_TT divides CH, so the tile lies in one chunk: work-item (j, i0) writes token t0 + j
-       of features i0, i0 + NORM_WG / FM_TT, ... */
-    const int j = lid % FM_TT, t = t0 + j;
-    if (t >= Tp) return;
+    __local float red[FM_NL][FM_TT];
+    const int lid = get_local_id(0), j = lid % FM_TT, lane = lid / FM_TT;
+    const int t0 = get_group_id(0) * FM_TT, t = t0 + j;
     const int c0 = t0 / CH * CH, w = min(CH, Tp - c0);
-    __global float *yt = y + (size_t)c0 * width + (t - c0);
-    if (t >= rows) {
-        for (int i = lid / FM_TT; i < width; i += NORM_WG / FM_TT) yt[(size_t)i * w] = 0.0f;
-        return;
+    const size_t col = (size_t)c0 * width + (t - c0);
+    const int real = t < rows;
+    float s = 0.0f;
+    if (real)
+        for (int i = lane; i < width; i += FM_NL) {
+            __global float *p = x + col + (size_t)i * w;
+            float v = *p;
+            if (has_bias) {
+                v += bias[i];
+                *p = v;
+            }
+            s += v;
+        }
+    red[lane][j] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int st = FM_NL / 2; st > 0; st >>= 1) {
+        if (lane < st) red[lane][j] += red[lane + st][j];
+        barrier(CLK_LOCAL_MEM_FENCE);
     }
-    __global const float *xt = x + (size_t)t * width;
-    const float mj = mean[j], rj = rstd[j];
-    for (int i = lid / FM_TT; i < width; i += NORM_WG / FM_TT) yt[(size_t)i * w] = (xt[i] - mj) * rj * gamma[i] + beta[i];
+    const float mean = red[0][j] / width;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    s = 0.0f;
+    if (real)
+        for (int i = lane; i < width; i += FM_NL) {
+            const float d = x[col + (size_t)i * w] - mean;
+            s += d * d;
+        }
+    red[lane][j] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int st = FM_NL / 2; st > 0; st >>= 1) {
+        if (lane < st) red[lane][j] += red[lane + st][j];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float rstd = 1.0f / sqrt(red[0][j] / width + eps);
+    if (t >= Tp) return;
+    for (int i = lane; i < width; i += FM_NL) {
+        const size_t e = col + (size_t)i * w;
+        y[e] = real ? (x[e] - mean) * rstd * gamma[i] + beta[i] : 0.0f;
+    }
+}
+
+/* dst (feature-major, F features) = src row-major [rows, F]; padding tokens get zeros.
+ * Launch: global (Tp, F). */
+__kernel void fm_from_rows(__global const float *src, __global float *dst, const int F, const int CH, const int Tp,
+                           const int rows)
+{
+    const int t = get_global_id(0), f = get_global_id(1);
+    if (t >= Tp) return;
+    dst[fm_at(t, f, F, CH, Tp)] = t < rows ? src[(size_t)t * F + f] : 0.0f;
+}
+
+/* dst row-major [rows, F] = src (feature-major) (+ bias). Launch: global (F, rows). */
+__kernel void fm_to_rows(__global const float *src, const int has_bias, __global const float *bias,
+                         __global float *dst, const int F, const int CH, const int Tp)
+{
+    const int f = get_global_id(0), t = get_global_id(1);
+    if (f >= F) return;
+    dst[(size_t)t * F + f] = src[fm_at(t, f, F, CH, Tp)] + (has_bias ? bias[f] : 0.0f);
 }
 
 #define ACT_NONE 0

@@ -78,10 +78,10 @@ static clipcl_status gemm_wh(clipcl_model *m, int half, size_t M, size_t N, size
 /* A GEMM on feature-major activations (ops_gemm_fm) with a transformer tower's weight,
  * stored in the model's precision. */
 static clipcl_status gemm_fm(clipcl_model *m, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta,
-                             cl_mem C, int c_fm)
+                             cl_mem C)
 {
     clipcl_status st = widen(m, m->half, &W, N * K);
-    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, beta, C, c_fm);
+    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, beta, C, 1);
 }
 
 /* The same for a transformer tower's weight, stored in the model's precision. */
@@ -90,14 +90,13 @@ static clipcl_status gemm_w(clipcl_model *m, size_t M, size_t N, size_t K, cl_me
     return gemm_wh(m, m->half, M, N, K, A, W, beta, C);
 }
 
-/* Runs the transformer blocks on ws->x ([B*T, W]); returns the last pending bias. With
- * pooled_only the last block runs only the rows ws->idx names (one per item: the positions
- * that are pooled) after its attention, and leaves them in ws->pooled ([B, W]); ws->x then
- * holds the stream before that block. Every load path checks that a tower has a block.
- *
- * The residual stream stays row-major; what only GEMMs and attention read (LayerNorm outputs,
- * q|k|v, attention output, MLP hidden) is feature-major (cl/fm.cl), which spares CLBlast its
- * operand copies: only the two GEMMs that accumulate into x copy their result. */
+/* Runs the transformer blocks on ws->x, which holds the B*T tokens feature-major (cl/fm.cl,
+ * layout ops_fm_layout(B*T)): every matrix of a block is, so CLBlast's kernel reads and
+ * writes them in place (row-major operands cost it a transposing copy each). Returns the last
+ * pending bias. With pooled_only the last block runs only the tokens ws->idx names (one per
+ * item: the positions that are pooled) after its attention, and leaves them in ws->pooled
+ * (feature-major, layout ops_fm_layout(B)); ws->x then holds the stream before that block.
+ * Every load path checks that a tower has a block. */
 static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int causal, int pooled_only,
                             cl_mem *pending)
 {
@@ -111,30 +110,41 @@ static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int c
         const layer_w *w = &t->layers[l];
         const ops_fm *L = &all;
         if ((st = ops_layernorm_fm(k, ws->x, bias, w->ln1_g, w->ln1_b, ws->ln, L, (int)W, t->c.eps)) ||
-            (st = gemm_fm(m, L, 3 * W, W, ws->ln, w->qkv_w, 0.0f, ws->qkv, 1)) ||
+            (st = gemm_fm(m, L, 3 * W, W, ws->ln, w->qkv_w, 0.0f, ws->qkv)) ||
             (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, L, B, T, t->c.heads, causal)))
             break;
         cl_mem x = ws->x, a = ws->ln;
-        /* Nothing after the attention mixes positions, so the last block's other rows would be
-           computed only to be dropped: three quarters of that block's work, about 6 % of a
+        /* Nothing after the attention mixes positions, so the last block's other tokens would
+           be computed only to be dropped: three quarters of that block's work, about 6 % of a
            12-block tower. */
         if (pooled_only && l == t->c.layers - 1) {
             x = ws->pooled, a = ws->h;
             if ((st = ops_gather_fm(k, ws->ln, L, ws->idx, a, &pooled, (int)W)) ||
-                (st = ops_gather_rows(k, ws->x, ws->idx, NULL, x, B, (int)W)))
+                (st = ops_gather_fm(k, ws->x, L, ws->idx, x, &pooled, (int)W)))
                 break;
             L = &pooled;
         }
-        if ((st = gemm_fm(m, L, W, W, a, w->out_w, 1.0f, x, 0)) ||
+        if ((st = gemm_fm(m, L, W, W, a, w->out_w, 1.0f, x)) ||
             (st = ops_layernorm_fm(k, x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, L, (int)W, t->c.eps)) ||
-            (st = gemm_fm(m, L, I, W, ws->ln, w->fc1_w, 0.0f, ws->h, 1)) ||
+            (st = gemm_fm(m, L, I, W, ws->ln, w->fc1_w, 0.0f, ws->h)) ||
             (st = ops_bias_act_fm(k, ws->h, w->fc1_b, L, (int)I, t->c.act)) ||
-            (st = gemm_fm(m, L, W, I, ws->h, w->fc2_w, 1.0f, x, 0)))
+            (st = gemm_fm(m, L, W, I, ws->h, w->fc2_w, 1.0f, x)))
             break;
         bias = w->fc2_b;
     }
     *pending = bias;
     return st;
+}
+
+/* After blocks(pooled_only): ws->pooled = the final LayerNorm of the pooled tokens (+ the
+ * pending bias), row-major [B, W], by way of ws->ln. */
+static clipcl_status pooled_final(clipcl_model *m, const tower *t, int B, cl_mem pending)
+{
+    ops *k = &m->ctx->k;
+    workspace *ws = &m->ws;
+    const ops_fm pooled = ops_fm_layout(k, B);
+    clipcl_status st = ops_fm_to_rows(k, ws->pooled, &pooled, pending, ws->ln, t->c.width);
+    return st ? st : ops_layernorm(k, ws->ln, NULL, t->final_g, t->final_b, ws->pooled, B, t->c.width, t->c.eps);
 }
 
 /* pooled (ws->pooled, [B, W]) → features (· proj [E, W]ᵀ, + bias when given) → embeddings,
@@ -201,18 +211,21 @@ static clipcl_status text_chunk(clipcl_model *m, const int32_t *ids, int B, cons
     }
     for (int b = 0; b < B; b++) eosp[b] += b * Tn;
     cl_mem pending;
+    const ops_fm all = ops_fm_layout(k, B * Tn);
     if ((st = ocl_upload(o, ws->ids, 0, (size_t)B * Tn * sizeof(cl_int), ids)) ||
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), eosp)) ||
-        (st = ops_text_embed(k, ws->ids, t->tok_emb, m->half, t->pos_emb, ws->x, B * Tn, Tn, W)) ||
+        (st = ops_text_embed(k, ws->ids, t->tok_emb, m->half, t->pos_emb, ws->ln, B * Tn, Tn, W)) ||
+        (st = ops_fm_from_rows(k, ws->ln, ws->x, &all, W)) ||
         (st = blocks(m, t, B, Tn, 1, !out->last_hidden_state, &pending)))
         goto done;
     if (out->last_hidden_state) {
-        if ((st = ops_layernorm(k, ws->x, pending, t->final_g, t->final_b, ws->ln, B * T, W, t->c.eps)) ||
+        if ((st = ops_fm_to_rows(k, ws->x, &all, pending, ws->qkv, W)) ||
+            (st = ops_layernorm(k, ws->qkv, NULL, t->final_g, t->final_b, ws->ln, B * T, W, t->c.eps)) ||
             (st = ops_gather_rows(k, ws->ln, ws->idx, NULL, ws->pooled, B, W)) ||
             (st = ocl_download(o, ws->ln, 0, (size_t)B * T * W * sizeof(float),
                                out->last_hidden_state + item0 * T * W)))
             goto done;
-    } else if ((st = ops_layernorm(k, ws->pooled, pending, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps))) {
+    } else if ((st = pooled_final(m, t, B, pending))) {
         goto done;
     }
     st = project(m, t, t->proj, NULL, B, out, item0);
@@ -261,6 +274,7 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, const uint8
         clsp = cls_heap;
     }
     for (int b = 0; b < B; b++) clsp[b] = b * T;
+    const ops_fm all = ops_fm_layout(k, B * T);
     cl_mem pending;
     clipcl_status st;
     /* patches → h, patch embeddings → qkv (both free until the first block) */
@@ -268,19 +282,21 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, const uint8
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), clsp)) ||
         (st = ops_patch_unfold(k, ws->pix, ws->h, B, C, S, P)) ||
         (st = gemm_w(m, (size_t)B * G2, (size_t)W, K, ws->h, t->patch_w, 0.0f, ws->qkv)) ||
-        (st = ops_vit_embed(k, ws->qkv, t->cls, t->pos_emb, ws->x, B, T, W)) ||
-        (st = ops_layernorm(k, ws->x, NULL, t->pre_g, t->pre_b, ws->x, B * T, W, t->c.eps)) ||
+        (st = ops_vit_embed(k, ws->qkv, t->cls, t->pos_emb, ws->ln, B, T, W)) ||
+        (st = ops_fm_from_rows(k, ws->ln, ws->x, &all, W)) ||
+        (st = ops_layernorm_fm(k, ws->x, NULL, t->pre_g, t->pre_b, ws->x, &all, W, t->c.eps)) ||
         (st = blocks(m, t, B, t->tokens, 0, !out->last_hidden_state, &pending)))
         goto done;
     if (out->last_hidden_state) {
-        if ((st = ops_add_bias(k, ws->x, pending, B * T, W)) ||
-            (st = ocl_download(o, ws->x, 0, (size_t)B * T * W * sizeof(float),
+        if ((st = ops_fm_to_rows(k, ws->x, &all, pending, ws->ln, W)) ||
+            (st = ocl_download(o, ws->ln, 0, (size_t)B * T * W * sizeof(float),
                                out->last_hidden_state + item0 * T * W)) ||
-            (st = ops_gather_rows(k, ws->x, ws->idx, NULL, ws->pooled, B, W)))
+            (st = ops_gather_rows(k, ws->ln, ws->idx, NULL, ws->pooled, B, W)) ||
+            (st = ops_layernorm(k, ws->pooled, NULL, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps)))
             goto done;
-        pending = NULL;
+    } else if ((st = pooled_final(m, t, B, pending))) {
+        goto done;
     }
-    if ((st = ops_layernorm(k, ws->pooled, pending, t->final_g, t->final_b, ws->pooled, B, W, t->c.eps))) goto done;
     st = project(m, t, t->proj, NULL, B, out, item0);
 done:
     free(cls_heap);

@@ -18,6 +18,11 @@
 #define NORM_WG_CPU 16
 #endif
 
+#define FM_TT 8 /* tokens per work-group of layernorm_fm (cl/fm.cl) */
+#ifndef FM_WG_CPU
+#define FM_WG_CPU 8 /* work-items per group of layernorm_fm on CPUs: FM_TT tokens, one lane */
+#endif
+
 #ifndef GEMM_CPU_ROWS
 #define GEMM_CPU_ROWS 128
 #endif
@@ -36,8 +41,12 @@ clipcl_status ops_init(ops *k, ocl *o)
     k->norm_wg = o->info.is_cpu ? NORM_WG_CPU : NORM_WG_GPU;
     k->fm_chunk = (int)(k->gemm_rows < 65536 ? k->gemm_rows : 65536);
     ops_set_fm_align(k, 0);
-    char norm_opts[32];
+    /* feature-major LayerNorm: FM_TT tokens per group times lanes over the features; CPUs
+       get one lane (a reduction across lanes is barrier rounds there) */
+    k->fm_wg = o->info.is_cpu ? FM_WG_CPU : NORM_WG_GPU;
+    char norm_opts[32], fm_opts[32];
     snprintf(norm_opts, sizeof norm_opts, "-DNORM_WG=%d", k->norm_wg);
+    snprintf(fm_opts, sizeof fm_opts, "-DNORM_WG=%d", k->fm_wg);
     if ((st = ocl_kernel(o, "norm", norm_opts, "layernorm", &k->layernorm)) ||
         (st = ocl_kernel(o, "norm", norm_opts, "l2norm", &k->l2norm)) ||
         (st = ocl_kernel(o, "eltwise", "", "bias_act", &k->bias_act)) ||
@@ -50,9 +59,11 @@ clipcl_status ops_init(ops *k, ocl *o)
         (st = ocl_kernel(o, "embed", "", "patch_unfold", &k->patch_unfold)) ||
         (st = ocl_kernel(o, "embed", "", "rgb8_normalize", &k->rgb8_normalize)) ||
         (st = ocl_kernel(o, "embed", "", "vit_embed", &k->vit_embed)) ||
-        (st = ocl_kernel(o, "fm", norm_opts, "layernorm_fm", &k->layernorm_fm)) ||
-        (st = ocl_kernel(o, "fm", norm_opts, "bias_act_fm", &k->bias_act_fm)) ||
-        (st = ocl_kernel(o, "fm", norm_opts, "gather_fm", &k->gather_fm))) {
+        (st = ocl_kernel(o, "fm", fm_opts, "layernorm_fm", &k->layernorm_fm)) ||
+        (st = ocl_kernel(o, "fm", fm_opts, "bias_act_fm", &k->bias_act_fm)) ||
+        (st = ocl_kernel(o, "fm", fm_opts, "gather_fm", &k->gather_fm)) ||
+        (st = ocl_kernel(o, "fm", fm_opts, "fm_from_rows", &k->fm_from_rows)) ||
+        (st = ocl_kernel(o, "fm", fm_opts, "fm_to_rows", &k->fm_to_rows))) {
         ops_free(k);
         return st;
     }
@@ -75,7 +86,7 @@ void ops_free(ops *k)
     cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->bias_act4, &k->add_bias,
                         &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
                         &k->text_embed_h, &k->half_to_float, &k->rgb8_normalize, &k->layernorm_fm,
-                        &k->bias_act_fm, &k->gather_fm};
+                        &k->bias_act_fm, &k->gather_fm, &k->fm_from_rows, &k->fm_to_rows};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i]) clReleaseKernel(*all[i]);
         *all[i] = NULL;
@@ -157,17 +168,15 @@ clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem 
     return ocl_run(k->o, k->layernorm, "layernorm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, bytes));
 }
 
-#define FM_TT 8 /* tokens per work-group of layernorm_fm (cl/fm.cl) */
-
 void ops_set_fm_align(ops *k, int nwg)
 {
     /* CLBlast pads (copies) any operand whose token count is not a multiple of its tile;
        without a known tile 64 covers CLBlast's common values. FM_TT and the 8-wide
        bias_act_fm need a multiple of 8. */
     int a = nwg > 0 ? nwg : 64;
-    if (a < 8) a = 8;
+    if (a < FM_TT) a = FM_TT;
     if (a > OPS_FM_MAX_ALIGN) a = OPS_FM_MAX_ALIGN;
-    int p = 8;
+    int p = FM_TT;
     while (p < a) p *= 2; /* CLBlast's tiles are powers of two; keep it one */
     k->fm_align = p;
 }
@@ -191,10 +200,26 @@ clipcl_status ops_layernorm_fm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_m
                                    OCL_A(gamma), OCL_A(beta), OCL_A(y), OCL_A(L->rows), OCL_A(width), OCL_A(eps),
                                    OCL_A(L->ch), OCL_A(L->tp));
     if (st) return st;
-    size_t local = (size_t)k->norm_wg, global = (size_t)(L->tp + FM_TT - 1) / FM_TT * k->norm_wg;
+    size_t local = (size_t)k->fm_wg, global = (size_t)(L->tp + FM_TT - 1) / FM_TT * k->fm_wg;
     double bytes = 4.0 * L->rows * width * (bias ? 4 : 2);
     return ocl_run(k->o, k->layernorm_fm, "layernorm_fm", 1, &global, &local,
                    prof_slot(k, CLIPCL_OP_NORM, 0, bytes));
+}
+
+clipcl_status ops_fm_from_rows(ops *k, cl_mem src, cl_mem dst, const ops_fm *L, int F)
+{
+    clipcl_status st = ocl_setargs(k->fm_from_rows, "fm_from_rows", 6, OCL_A(src), OCL_A(dst), OCL_A(F),
+                                   OCL_A(L->ch), OCL_A(L->tp), OCL_A(L->rows));
+    return st ? st : run2d(k, k->fm_from_rows, "fm_from_rows", L->tp, F, CLIPCL_OP_ELEMENTWISE, 8.0 * L->tp * F);
+}
+
+clipcl_status ops_fm_to_rows(ops *k, cl_mem src, const ops_fm *L, cl_mem bias, cl_mem dst, int F)
+{
+    cl_int has_bias = bias != NULL;
+    cl_mem b = bias ? bias : src;
+    clipcl_status st = ocl_setargs(k->fm_to_rows, "fm_to_rows", 7, OCL_A(src), OCL_A(has_bias), OCL_A(b), OCL_A(dst),
+                                   OCL_A(F), OCL_A(L->ch), OCL_A(L->tp));
+    return st ? st : run2d(k, k->fm_to_rows, "fm_to_rows", F, L->rows, CLIPCL_OP_ELEMENTWISE, 8.0 * L->rows * F);
 }
 
 clipcl_status ops_bias_act_fm(ops *k, cl_mem h, cl_mem bias, const ops_fm *L, int features, int act)

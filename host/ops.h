@@ -20,10 +20,11 @@ typedef struct ops {
     ocl *o;
     size_t gemm_rows; /* rows of A per GEMM call (CPUs), 0 = all in one call */
     int norm_wg; /* work-items per row of the norm kernels (-DNORM_WG) */
+    int fm_wg;   /* work-items per group of layernorm_fm (cl/fm.cl) */
     cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
     size_t gemm_tmp_bytes;
     cl_kernel layernorm, l2norm, bias_act, bias_act4, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
-        half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm;
+        half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm, fm_from_rows, fm_to_rows;
     int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
     int fm_chunk; /* tokens per feature-major chunk (0: one chunk) */
     /* profiling (when the queue has it): events not yet folded into stats */
@@ -65,9 +66,13 @@ clipcl_status ops_profile_flush(ops *k);
 /* y = LayerNorm(x (+ bias)) over rows of `width`; with bias, x gets x + bias written back. */
 clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, int rows,
                             int width, float eps);
-/* The same from row-major x [L->rows, width] into feature-major y (zeros for the padding). */
+/* The same per token of feature-major x and y (layout L; y's padding tokens get zeros). */
 clipcl_status ops_layernorm_fm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem beta, cl_mem y, const ops_fm *L,
                                int width, float eps);
+/* Feature-major dst (layout L, zeros for the padding) = row-major src [L->rows, F]. */
+clipcl_status ops_fm_from_rows(ops *k, cl_mem src, cl_mem dst, const ops_fm *L, int F);
+/* Row-major dst [L->rows, F] = feature-major src (+ bias; may be NULL). */
+clipcl_status ops_fm_to_rows(ops *k, cl_mem src, const ops_fm *L, cl_mem bias, cl_mem dst, int F);
 clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width);
 /* h = act(h + bias) in place. */
 clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, int act);

@@ -79,7 +79,7 @@ static void layernorm_ref(const float *x, const float *b, const float *g, const 
 
 /* Feature-major layouts to test with: (token tile, tokens per chunk): many small chunks (items
  * and work-groups straddle chunk ends), one chunk, CPU-like chunks, and the device's own. */
-static const int fm_cfgs[][2] = {{8, 16}, {8, 0}, {32, 128}, {-1, -1}};
+static const int fm_cfgs[][2] = {{8, 16}, {8, 0}, {32, 128}, {-1, -1}}; /* 8: the smallest tile */
 #define N_FM_CFGS 4
 
 static ops_fm fm_layout(int cfg, int rows)
@@ -137,26 +137,59 @@ START_TEST(test_layernorm_fm)
     for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
         for (int ri = 0; ri < 3; ri++)
             for (int cfg = 0; cfg < N_FM_CFGS; cfg++) {
-                int W = widths[wi], R = rows_list[ri], with_bias = (cfg + ri) % 2;
+                int W = widths[wi], R = rows_list[ri], with_bias = (cfg + ri) % 2, inplace = (cfg + (int)wi) % 2;
                 ops_fm L = fm_layout(cfg, R);
                 size_t n = (size_t)W * R, nf = (size_t)W * L.tp;
                 float *x = rnd(n, 1 + wi, -3, 5), *b = rnd(W, 2, -1, 1), *g = rnd(W, 3, 0.5f, 1.5f),
-                      *be = rnd(W, 4, -0.5f, 0.5f), *junk = rnd(nf, 5, 100, 200);
-                cl_mem dx = dev(x, n * 4), db = dev(b, W * 4), dg = dev(g, W * 4), dbe = dev(be, W * 4),
-                       dy = dev(junk, nf * 4);
+                      *be = rnd(W, 4, -0.5f, 0.5f), *junk = rnd(nf, 5, 100, 200), *xf = to_fm(x, W, &L, 1e30f);
+                cl_mem dx = dev(xf, nf * 4), db = dev(b, W * 4), dg = dev(g, W * 4), dbe = dev(be, W * 4);
+                cl_mem dy = inplace ? dx : dev(junk, nf * 4);
                 OK(ops_layernorm_fm(K, dx, with_bias ? db : NULL, dg, dbe, dy, &L, W, 1e-5f));
-                float *yf = get(dy, nf), *y = from_fm(yf, W, &L), *xb = get(dx, n);
+                float *yf = get(dy, nf), *y = from_fm(yf, W, &L), *xbf = get(dx, nf), *xb = from_fm(xbf, W, &L);
                 double *want = malloc(n * sizeof *want), *wantx = malloc(n * sizeof *wantx);
                 layernorm_ref(x, with_bias ? b : NULL, g, be, R, W, want, wantx);
                 char what[96];
-                snprintf(what, sizeof what, "layernorm_fm W=%d rows=%d layout %d/%d", W, R, L.ch, L.tp);
+                snprintf(what, sizeof what, "layernorm_fm W=%d rows=%d layout %d/%d%s", W, R, L.ch, L.tp,
+                         inplace ? " in place" : "");
                 check_close(y, want, n, 1e-5, what);
-                check_close(xb, wantx, n, 1e-6, "layernorm_fm bias write-back");
+                if (!inplace) check_close(xb, wantx, n, 1e-6, "layernorm_fm bias write-back");
                 for (int t = R; t < L.tp; t++)
                     for (int i = 0; i < W; i++) ck_assert_msg(yf[ops_fm_at(&L, t, i, W)] == 0.0f, "%s: padding", what);
-                free(want), free(wantx), free(y), free(yf), free(xb), free(x), free(b), free(g), free(be), free(junk);
-                ocl_release(O, &dx), ocl_release(O, &db), ocl_release(O, &dg), ocl_release(O, &dbe), ocl_release(O, &dy);
+                free(want), free(wantx), free(y), free(yf), free(xb), free(xbf), free(x), free(xf), free(b), free(g);
+                free(be), free(junk);
+                if (!inplace) ocl_release(O, &dy);
+                ocl_release(O, &dx), ocl_release(O, &db), ocl_release(O, &dg), ocl_release(O, &dbe);
             }
+}
+END_TEST
+
+START_TEST(test_fm_rows)
+{
+    const int feats[] = {1, 13, 64, 100}, rows_list[] = {1, 9, 50, 130};
+    for (size_t fi = 0; fi < sizeof feats / sizeof *feats; fi++)
+        for (int ri = 0; ri < 4; ri++) {
+            int F = feats[fi], R = rows_list[ri], cfg = (int)(fi + ri) % N_FM_CFGS;
+            ops_fm L = fm_layout(cfg, R);
+            size_t n = (size_t)F * R, nf = (size_t)F * L.tp;
+            float *x = rnd(n, 40 + fi, -3, 3), *b = rnd(F, 41, -1, 1), *junk = rnd(nf, 42, 5, 6);
+            cl_mem dx = dev(x, n * 4), df = dev(junk, nf * 4), db = dev(b, F * 4), dr = dev(NULL, n * 4);
+            OK(ops_fm_from_rows(K, dx, df, &L, F));
+            float *got = get(df, nf);
+            for (int t = 0; t < L.tp; t++)
+                for (int f = 0; f < F; f++)
+                    ck_assert_msg(got[ops_fm_at(&L, t, f, F)] == (t < R ? x[(size_t)t * F + f] : 0.0f),
+                                  "fm_from_rows F=%d rows=%d: token %d feature %d", F, R, t, f);
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                OK(ops_fm_to_rows(K, df, &L, with_bias ? db : NULL, dr, F));
+                float *back = get(dr, n);
+                for (size_t i = 0; i < n; i++)
+                    ck_assert_msg(back[i] == x[i] + (with_bias ? b[i % F] : 0.0f), "fm_to_rows F=%d rows=%d: %zu", F,
+                                  R, i);
+                free(back);
+            }
+            free(x), free(b), free(junk), free(got);
+            ocl_release(O, &dx), ocl_release(O, &df), ocl_release(O, &db), ocl_release(O, &dr);
+        }
 }
 END_TEST
 
@@ -556,6 +589,7 @@ int main(void)
     tcase_add_test(tc, test_gemm_nt);
     tcase_add_test(tc, test_fm_layout);
     tcase_add_test(tc, test_layernorm_fm);
+    tcase_add_test(tc, test_fm_rows);
     tcase_add_test(tc, test_bias_act_fm);
     tcase_add_test(tc, test_gather_fm);
     tcase_add_test(tc, test_gemm_fm);
