@@ -81,7 +81,7 @@ static clipcl_status gemm_fm(clipcl_model *m, const ops_fm *L, size_t N, size_t 
                              cl_mem C)
 {
     clipcl_status st = widen(m, m->half, &W, N * K);
-    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, beta, C, 1);
+    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, beta, C);
 }
 
 /* The same for a transformer tower's weight, stored in the model's precision. */

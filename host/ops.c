@@ -483,29 +483,22 @@ static cl_mem sub_buffer(ops *k, cl_mem buf, size_t off_floats, size_t floats)
     return e == CL_SUCCESS ? sub : NULL;
 }
 
-clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C,
-                          int c_fm)
+clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C)
 {
     if (!L->rows || !N) return CLIPCL_OK;
     const size_t tp = (size_t)L->tp, ch = (size_t)L->ch;
     cl_event *ev = gemm_prof(k, tp, N, K, beta);
     CLBlastStatusCode s = CLBlastSuccess;
     clipcl_status st = CLIPCL_OK;
-    /* Each chunk of tokens is a dense [K][w] block (cl/fm.cl); as its own buffer it is an
-       operand CLBlast's kernel reads in place: row-major W · A^T with no transposes is what
-       kernel 1 wants for every operand when the result is feature-major too. A row-major
-       result (the residual stream) is the column-major C^T = W · A^T, with only C copied. */
+    /* Each chunk of tokens is a dense [K][w] block of A and [N][w] block of C (cl/fm.cl); as
+       buffers of their own they are operands CLBlast's kernel 1 reads and writes in place:
+       row-major C = W · A with no transposes is the layout it wants for every operand. */
     for (size_t t0 = 0; t0 < tp && s == CLBlastSuccess && !st; t0 += ch) {
         const size_t w = tp - t0 < ch ? tp - t0 : ch;
-        cl_event *e = t0 + w >= tp ? ev : NULL;
-        cl_mem a = sub_buffer(k, A, t0 * K, w * K), c = c_fm ? sub_buffer(k, C, t0 * N, w * N) : NULL;
-        const size_t a_off = a ? 0 : t0 * K;
-        if (c_fm)
-            s = blast_sgemm(k, CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, N, w, K, 1.0f, W, 0, K,
-                            a ? a : A, a_off, w, beta, c ? c : C, c ? 0 : t0 * N, w, e, &st);
-        else
-            s = blast_sgemm(k, CLBlastLayoutColMajor, CLBlastTransposeYes, CLBlastTransposeYes, N, w, K, 1.0f, W, 0, K,
-                            a ? a : A, a_off, w, beta, C, t0 * N, N, e, &st);
+        cl_mem a = sub_buffer(k, A, t0 * K, w * K), c = sub_buffer(k, C, t0 * N, w * N);
+        s = blast_sgemm(k, CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, N, w, K, 1.0f, W, 0, K,
+                        a ? a : A, a ? 0 : t0 * K, w, beta, c ? c : C, c ? 0 : t0 * N, w, t0 + w >= tp ? ev : NULL,
+                        &st);
         if (a) clReleaseMemObject(a); /* OpenCL keeps it until the queued kernels are done */
         if (c) clReleaseMemObject(c);
     }

@@ -142,11 +142,8 @@ clipcl_status ops_attn_pool(ops *k, const ops_conv *c, cl_mem q, cl_mem qb, cl_m
  * B is a weight in PyTorch's [out, in] layout. Done by CLBlast. */
 clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_mem A, size_t a_off, cl_mem B,
                           size_t b_off, float beta, cl_mem C, size_t c_off);
-/* The same product with A feature-major (K features, layout L) and W a weight [N, K]: C =
- * A·Wᵀ + beta·C, C feature-major (layout L) when c_fm, else row-major [L->tp, N] (rows past
- * L->rows get values nobody should read, so C must have L->tp rows). With both operands
- * feature-major CLBlast's kernel reads them in place (no operand copies). */
-clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C,
-                          int c_fm);
-
+/* C = A·Wᵀ + beta·C with A (K features) and C (N features) feature-major in layout L and W a
+ * weight [N, K] (PyTorch's [out, in]); padding tokens of C get values nobody should read.
+ * One call per chunk of tokens; CLBlast's kernel reads the operands in place. */
+clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C);
 #endif

@@ -539,21 +539,16 @@ START_TEST(test_gemm_fm)
     const int shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {33, 1, 64}, {100, 24, 48}, {13, 129, 257}, {300, 45, 70}};
     for (int cfg = 0; cfg < N_FM_CFGS; cfg++)
         for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
-            for (int c_fm = 0; c_fm < 2; c_fm++) {
+            for (int accumulate = 0; accumulate < 2; accumulate++) {
                 int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
-                float beta = (float)((si + cfg) % 2);
+                float beta = (float)accumulate;
                 ops_fm L = fm_layout(cfg, M);
                 size_t nc = (size_t)L.tp * N;
                 float *a = rnd((size_t)M * Kd, 80 + si, -1, 1), *w = rnd((size_t)N * Kd, 81, -1, 1),
-                      *c0 = rnd((size_t)M * N, 82, -1, 1), *af = to_fm(a, Kd, &L, 5.0f);
-                /* C before: c0 for the real tokens (in C's layout), junk in the padding */
-                float *cinit = rnd(nc, 83, 50, 60);
-                for (int t = 0; t < M; t++)
-                    for (int j = 0; j < N; j++)
-                        cinit[c_fm ? ops_fm_at(&L, t, j, N) : (size_t)t * N + j] = c0[(size_t)t * N + j];
-                cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(w, (size_t)N * Kd * 4), dc = dev(cinit, nc * 4);
-                OK(ops_gemm_fm(K, &L, N, Kd, da, dw, beta, dc, c_fm));
-                float *cf = get(dc, nc), *got = c_fm ? from_fm(cf, N, &L) : cf;
+                      *c0 = rnd((size_t)M * N, 82, -1, 1), *af = to_fm(a, Kd, &L, 5.0f), *cf0 = to_fm(c0, N, &L, 55.0f);
+                cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(w, (size_t)N * Kd * 4), dc = dev(cf0, nc * 4);
+                OK(ops_gemm_fm(K, &L, N, Kd, da, dw, beta, dc));
+                float *cf = get(dc, nc), *got = from_fm(cf, N, &L);
                 double *want = malloc((size_t)M * N * sizeof *want);
                 for (int t = 0; t < M; t++)
                     for (int j = 0; j < N; j++) {
@@ -562,11 +557,9 @@ START_TEST(test_gemm_fm)
                         want[(size_t)t * N + j] = sum + beta * c0[(size_t)t * N + j];
                     }
                 char what[112];
-                snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, C %s, layout %d/%d", M, N, Kd, beta,
-                         c_fm ? "feature-major" : "row-major", L.ch, L.tp);
+                snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d", M, N, Kd, beta, L.ch, L.tp);
                 check_close(got, want, (size_t)M * N, 1e-5, what);
-                if (c_fm) free(got);
-                free(a), free(w), free(c0), free(af), free(cinit), free(cf), free(want);
+                free(a), free(w), free(c0), free(af), free(cf0), free(cf), free(got), free(want);
                 ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &dc);
             }
 }
