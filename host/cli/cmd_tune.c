@@ -5,13 +5,18 @@
  * Each candidate runs in a worker process (`clipcl tune --worker`, fed on stdin), because a
  * bad parameter set can do worse than fail: CLBlast 1.5.3's kernels write out of bounds
  * with some of them, and on a CPU device that corrupts the host heap. The worker times
- * ops_gemm_nt itself, the call the encoders make, so CLBlast's pad/transpose helper kernels
+ * the calls the encoders make (ops_gemm_fm, ops_gemm_nt), so CLBlast's pad/transpose helper kernels
  * are part of every measurement, after checking the product against a double-precision
  * reference; a wrong, failing, crashing or hanging candidate is rejected. --in-process runs
  * the same worker code in the tuner itself, for drivers whose devices its children cannot open.
  *
  * The objective is the sum over the batch sizes of GEMM time per item relative to CLBlast's
  * own parameters (normalise()), so batch 1 and a large batch count alike.
+ *
+ * The transformer blocks' products are timed as ops_gemm_fm makes them (feature-major
+ * activations in chunks, cl/fm.cl), with the token tile the candidate's NWG gives; the patch
+ * embedding and projections as ops_gemm_nt. A shape's flags field says which: bit 0 beta,
+ * bit 1 feature-major.
  *
  * The search has four phases: the indirect kernel (Xgemm, every product forced indirect),
  * its transposing copies (Padtranspose, with that Xgemm), the direct kernel (XgemmDirect,
@@ -95,6 +100,7 @@ typedef struct wshape {
     int idx, timed;
     size_t M, N, K;
     float beta;
+    int fm; /* timed as ops_gemm_fm: A, C feature-major */
     double weight;
     size_t rows[CHECK_ROWS];
     int n_rows;
@@ -108,6 +114,7 @@ typedef struct worker_state {
     int n;
     cl_mem A, B, C;
     float *a, *b, *c0, *c;
+    float *fa, *fc; /* feature-major copies of a and c0 */
 } worker_state;
 
 static double frand(uint64_t *r)
@@ -140,15 +147,18 @@ static int worker_setup(worker_state *w)
     size_t maxA = 1, maxB = 1, maxC = 1;
     for (int i = 0; i < w->n; i++) {
         wshape *s = &w->s[i];
-        if (s->M * s->K > maxA) maxA = s->M * s->K;
+        const size_t M = s->M + OPS_FM_MAX_ALIGN; /* room for a feature-major layout's padding */
+        if (M * s->K > maxA) maxA = M * s->K;
         if (s->N * s->K > maxB) maxB = s->N * s->K;
-        if (s->M * s->N > maxC) maxC = s->M * s->N;
+        if (M * s->N > maxC) maxC = M * s->N;
     }
     w->a = malloc(maxA * sizeof(float));
     w->b = malloc(maxB * sizeof(float));
     w->c0 = malloc(maxC * sizeof(float));
     w->c = malloc(maxC * sizeof(float));
-    if (!w->a || !w->b || !w->c0 || !w->c) return wfail("%s", "out of memory");
+    w->fa = malloc(maxA * sizeof(float));
+    w->fc = malloc(maxC * sizeof(float));
+    if (!w->a || !w->b || !w->c0 || !w->c || !w->fa || !w->fc) return wfail("%s", "out of memory");
     uint64_t r = 0x243F6A8885A308D3ull;
     for (size_t i = 0; i < maxA; i++) w->a[i] = (float)frand(&r);
     for (size_t i = 0; i < maxB; i++) w->b[i] = (float)frand(&r);
@@ -192,21 +202,49 @@ static int worker_setup(worker_state *w)
     return 0;
 }
 
+/* The product as the encoders make it: C = A·Bᵀ + beta·C, feature-major when s->fm. */
+static clipcl_status worker_gemm(worker_state *w, const wshape *s, const ops_fm *L)
+{
+    ops *k = &w->ctx->k;
+    if (s->fm) return ops_gemm_fm(k, L, s->N, s->K, w->A, w->B, s->beta, w->C);
+    return ops_gemm_nt(k, s->M, s->N, s->K, 1.0f, w->A, 0, w->B, 0, s->beta, w->C, 0);
+}
+
+/* C[row, n] of the last product. */
+static float worker_c(const worker_state *w, const wshape *s, const ops_fm *L, size_t row, size_t n)
+{
+    return s->fm ? w->c[ops_fm_at(L, row, n, s->N)] : w->c[row * s->N + n];
+}
+
 /* One checked call, then (for timed shapes) timed ones; *secs = the fastest. */
 static int worker_measure(worker_state *w, const wshape *s, double *secs)
 {
-    ops *k = &w->ctx->k;
-    if (ocl_upload(w->o, w->C, 0, s->M * s->N * sizeof(float), w->c0)) return wfail("%s", clipcl_errmsg());
+    const ops_fm L = ops_fm_layout(&w->ctx->k, (int)s->M);
+    size_t nc = s->M * s->N;
+    const float *c0 = w->c0;
+    if (s->fm) {
+        /* the same operands, turned feature-major (padding tokens zero) */
+        for (size_t t = 0; t < (size_t)L.tp; t++) {
+            for (size_t q = 0; q < s->K; q++) w->fa[ops_fm_at(&L, t, q, s->K)] = t < s->M ? w->a[t * s->K + q] : 0.0f;
+            for (size_t n = 0; n < s->N; n++) w->fc[ops_fm_at(&L, t, n, s->N)] = t < s->M ? w->c0[t * s->N + n] : 0.0f;
+        }
+        if (ocl_upload(w->o, w->A, 0, (size_t)L.tp * s->K * sizeof(float), w->fa)) return wfail("%s", clipcl_errmsg());
+        nc = (size_t)L.tp * s->N;
+        c0 = w->fc;
+    } else if (ocl_upload(w->o, w->A, 0, s->M * s->K * sizeof(float), w->a)) {
+        return wfail("%s", clipcl_errmsg());
+    }
+    if (ocl_upload(w->o, w->C, 0, nc * sizeof(float), c0)) return wfail("%s", clipcl_errmsg());
     double t0 = cli_now();
-    clipcl_status st = ops_gemm_nt(k, s->M, s->N, s->K, 1.0f, w->A, 0, w->B, 0, s->beta, w->C, 0);
+    clipcl_status st = worker_gemm(w, s, &L);
     cl_int fin = clFinish(w->o->queue);
     double first = cli_now() - t0;
     if (st) return wfail("%s", clipcl_errmsg());
     if (fin != CL_SUCCESS) return wfail("clFinish: %s", ocl_errstr(fin));
-    if (ocl_download(w->o, w->C, 0, s->M * s->N * sizeof(float), w->c)) return wfail("%s", clipcl_errmsg());
+    if (ocl_download(w->o, w->C, 0, nc * sizeof(float), w->c)) return wfail("%s", clipcl_errmsg());
     for (int q = 0; q < s->n_rows; q++)
         for (size_t n = 0; n < s->N; n++) {
-            double got = w->c[s->rows[q] * s->N + n], want = s->ref[(size_t)q * s->N + n];
+            double got = worker_c(w, s, &L, s->rows[q], n), want = s->ref[(size_t)q * s->N + n];
             if (!(fabs(got - want) <= s->tol[(size_t)q * s->N + n])) {
                 fprintf(wout(), "fail wrong result at %zux%zux%zu: C[%zu,%zu] = %g, expected %g\n", s->M, s->N, s->K,
                         s->rows[q], n, got, want);
@@ -222,7 +260,7 @@ static int worker_measure(worker_state *w, const wshape *s, double *secs)
     double spent = 0;
     for (int r = 0; r < reps || (spent < 0.05 && r < 50); r++) {
         t0 = cli_now();
-        st = ops_gemm_nt(k, s->M, s->N, s->K, 1.0f, w->A, 0, w->B, 0, s->beta, w->C, 0);
+        st = worker_gemm(w, s, &L);
         fin = clFinish(w->o->queue);
         double dt = cli_now() - t0;
         if (st) return wfail("%s", clipcl_errmsg());
@@ -233,7 +271,7 @@ static int worker_measure(worker_state *w, const wshape *s, double *secs)
     return 0;
 }
 
-static int parse_dims(const char *p, size_t *M, size_t *N, size_t *K, float *beta, double *weight, int *idx)
+static int parse_dims(const char *p, size_t *M, size_t *N, size_t *K, float *beta, int *fm, double *weight, int *idx)
 {
     unsigned long m, n, k;
     int b, used = 0;
@@ -244,10 +282,10 @@ static int parse_dims(const char *p, size_t *M, size_t *N, size_t *K, float *bet
     } else if (sscanf(p, "%lu %lu %lu %d%n", &m, &n, &k, &b, &used) != 4) {
         return -1;
     }
-    if (p[used] || !m || !n || !k || m > DIM_MAX || n > DIM_MAX || k > DIM_MAX || (b != 0 && b != 1) ||
+    if (p[used] || !m || !n || !k || m > DIM_MAX || n > DIM_MAX || k > DIM_MAX || b < 0 || b > 3 ||
         (double)m * k > ELEMS_MAX || (double)n * k > ELEMS_MAX || (double)m * n > ELEMS_MAX)
         return -1;
-    *M = m, *N = n, *K = k, *beta = (float)b;
+    *M = m, *N = n, *K = k, *beta = (float)(b & 1), *fm = b >> 1;
     return 0;
 }
 
@@ -272,7 +310,7 @@ static int worker_run(char *spec)
             memset(s, 0, sizeof *s);
             s->timed = line[0] == 's';
             s->idx = -1;
-            if (parse_dims(line + 6, &s->M, &s->N, &s->K, &s->beta, &s->weight, s->timed ? &s->idx : NULL))
+            if (parse_dims(line + 6, &s->M, &s->N, &s->K, &s->beta, &s->fm, &s->weight, s->timed ? &s->idx : NULL))
                 return wfail("bad spec line '%s'", line);
             w.n++;
         } else if (!strncmp(line, "bound ", 6)) {
@@ -313,6 +351,14 @@ static int worker_run(char *spec)
             goto done;
         }
     }
+    /* the token tile of feature-major operands follows the candidate's Xgemm, as it will
+       in every context once the candidate is applied */
+    {
+        size_t nwg = 0;
+        for (int i = 0; set.have[TUNE_XGEMM] && i < tune_nparams(TUNE_XGEMM); i++)
+            if (!strcmp(tune_param_name(TUNE_XGEMM, i), "NWG")) nwg = set.v[TUNE_XGEMM][i];
+        ops_set_fm_align(&w.ctx->k, (int)nwg);
+    }
     if ((rc = worker_setup(&w))) goto done;
     double sum = 0;
     rc = 1;
@@ -339,7 +385,7 @@ done:
         ocl_release(w.o, &w.B);
         ocl_release(w.o, &w.C);
     }
-    free(w.a), free(w.b), free(w.c0), free(w.c);
+    free(w.a), free(w.b), free(w.c0), free(w.c), free(w.fa), free(w.fc);
     clipcl_context_free(w.ctx);
     return rc;
 }
@@ -360,6 +406,7 @@ static int worker(void)
 typedef struct shape {
     size_t M, N, K;
     float beta;
+    int fm;        /* made by ops_gemm_fm (feature-major) */
     int batch;     /* the batch size it belongs to */
     double calls;  /* calls per encoded item at that batch size */
     double weight; /* its share of the search's objective (see normalise()) */
@@ -380,7 +427,7 @@ typedef struct tuner {
     tune_limits lim;
     shape s[MAX_SHAPES];
     int n, order[MAX_SHAPES];
-    size_t checks[MAX_CHECKS][4]; /* M N K beta: verified in the final run only */
+    size_t checks[MAX_CHECKS][4]; /* M N K flags: verified in the final run only */
     int n_checks;
     char self[4096];
     uint64_t rng;
@@ -390,11 +437,12 @@ typedef struct tuner {
     int n_seen;
 } tuner;
 
-static void add_shape(tuner *t, size_t M, size_t N, size_t K, float beta, int batch, double calls, const char *what)
+static void add_shape(tuner *t, size_t M, size_t N, size_t K, float beta, int fm, int batch, double calls,
+                      const char *what)
 {
     for (int i = 0; i < t->n; i++) {
         shape *s = &t->s[i];
-        if (s->M == M && s->N == N && s->K == K && s->beta == beta && s->batch == batch) {
+        if (s->M == M && s->N == N && s->K == K && s->beta == beta && s->fm == fm && s->batch == batch) {
             s->calls += calls;
             s->weight = s->calls;
             return;
@@ -403,7 +451,7 @@ static void add_shape(tuner *t, size_t M, size_t N, size_t K, float beta, int ba
     if (t->n == MAX_SHAPES) return;
     shape *s = &t->s[t->n++];
     memset(s, 0, sizeof *s);
-    s->M = M, s->N = N, s->K = K, s->beta = beta, s->batch = batch, s->calls = s->weight = calls;
+    s->M = M, s->N = N, s->K = K, s->beta = beta, s->fm = fm, s->batch = batch, s->calls = s->weight = calls;
     snprintf(s->what, sizeof s->what, "%s", what);
 }
 
@@ -416,19 +464,19 @@ static void tower_shapes(tuner *t, const tower_cfg *c, int E, int vision, int B)
     size_t rows = (size_t)B * T, W = (size_t)c->width, I = (size_t)c->ff;
     double per = (double)c->layers / B;
     snprintf(what, sizeof what, "%s qkv b%d", name, B);
-    add_shape(t, rows, 3 * W, W, 0.0f, B, per, what);
+    add_shape(t, rows, 3 * W, W, 0.0f, 1, B, per, what);
     snprintf(what, sizeof what, "%s out b%d", name, B);
-    add_shape(t, rows, W, W, 1.0f, B, per, what);
+    add_shape(t, rows, W, W, 1.0f, 1, B, per, what);
     snprintf(what, sizeof what, "%s fc1 b%d", name, B);
-    add_shape(t, rows, I, W, 0.0f, B, per, what);
+    add_shape(t, rows, I, W, 0.0f, 1, B, per, what);
     snprintf(what, sizeof what, "%s fc2 b%d", name, B);
-    add_shape(t, rows, W, I, 1.0f, B, per, what);
+    add_shape(t, rows, W, I, 1.0f, 1, B, per, what);
     if (vision) {
         snprintf(what, sizeof what, "image patches b%d", B);
-        add_shape(t, rows - B, W, (size_t)c->channels * c->patch_size * c->patch_size, 0.0f, B, 1.0 / B, what);
+        add_shape(t, rows - B, W, (size_t)c->channels * c->patch_size * c->patch_size, 0.0f, 0, B, 1.0 / B, what);
     }
     snprintf(what, sizeof what, "%s proj b%d", name, B);
-    add_shape(t, (size_t)B, (size_t)E, W, 0.0f, B, 1.0 / B, what);
+    add_shape(t, (size_t)B, (size_t)E, W, 0.0f, 0, B, 1.0 / B, what);
 }
 
 /* Other batch sizes for the final check: the same N, K and beta with other row counts. */
@@ -438,10 +486,11 @@ static void add_checks(tuner *t)
     for (int i = 0; i < t->n; i++) {
         int dup = 0;
         for (int j = 0; j < i; j++)
-            dup |= t->s[j].N == t->s[i].N && t->s[j].K == t->s[i].K && t->s[j].beta == t->s[i].beta;
+            dup |= t->s[j].N == t->s[i].N && t->s[j].K == t->s[i].K && t->s[j].beta == t->s[i].beta &&
+                   t->s[j].fm == t->s[i].fm;
         for (size_t m = 0; !dup && m < sizeof Ms / sizeof *Ms && t->n_checks < MAX_CHECKS; m++) {
             size_t *c = t->checks[t->n_checks++];
-            c[0] = Ms[m], c[1] = t->s[i].N, c[2] = t->s[i].K, c[3] = t->s[i].beta != 0;
+            c[0] = Ms[m], c[1] = t->s[i].N, c[2] = t->s[i].K, c[3] = (t->s[i].beta != 0) | t->s[i].fm << 1;
         }
     }
 }
@@ -552,7 +601,7 @@ static int evaluate(tuner *t, cand *c, const tune_set *set, double bound, int fi
     for (int j = 0; j < t->n; j++) {
         const shape *s = &t->s[t->order[j]];
         bad |= append(spec, SPEC_MAX, &len, "shape %d %zu %zu %zu %d %.17g\n", t->order[j], s->M, s->N, s->K,
-                      s->beta != 0, s->weight);
+                      (s->beta != 0) | s->fm << 1, s->weight);
     }
     for (int j = 0; final && j < t->n_checks; j++)
         bad |= append(spec, SPEC_MAX, &len, "check %zu %zu %zu %zu\n", t->checks[j][0], t->checks[j][1],
