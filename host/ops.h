@@ -1,6 +1,7 @@
 /* ops.h — launches of clipcl's own kernels (the .cl files in cl/) and of CLBlast's GEMMs. Each op only
  * enqueues work on the context's in-order queue: no waits, no host round trips. Activations
- * are row-major float32 matrices. */
+ * are float32 matrices, row-major [tokens, features] unless a function says feature-major
+ * (the transformer blocks' layout, see ops_fm and cl/fm.cl). */
 #ifndef CLIPCL_OPS_H
 #define CLIPCL_OPS_H
 

@@ -19,7 +19,8 @@
  *   XgemmDirect  the single-kernel GEMM CLBlast uses for small products
  *   GemmRoutine  XGEMM_MIN_INDIRECT_SIZE: direct when M*N*K < this value cubed
  *   Padtranspose the indirect GEMM's copies of an operand that must be transposed and padded
- *                (TransposePadMatrix, TransposeMatrix): on PoCL 9-13 % of the image tower */
+ *                (TransposePadMatrix, TransposeMatrix): left only in the row-major products (patch
+ *                embedding, projections, ResNet) since the blocks went feature-major */
 #ifndef CLIPCL_TUNE_H
 #define CLIPCL_TUNE_H
 
