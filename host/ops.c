@@ -40,6 +40,9 @@ clipcl_status ops_init(ops *k, ocl *o)
        image batch of 8 (bench/NOTES.md, sixth session). */
     k->norm_wg = o->info.is_cpu ? NORM_WG_CPU : NORM_WG_GPU;
     k->fm_chunk = (int)(k->gemm_rows < 65536 ? k->gemm_rows : 65536);
+    cl_uint align_bits = 0; /* sub-buffer origins must be multiples of this */
+    if (clGetDeviceInfo(o->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) == CL_SUCCESS)
+        k->sub_align = align_bits / 8;
     ops_set_fm_align(k, 0);
     /* feature-major LayerNorm: FM_TT tokens per group times lanes over the features; CPUs
        get one lane (a reduction across lanes is barrier rounds there) */
@@ -472,11 +475,7 @@ static cl_mem sub_buffer(ops *k, cl_mem buf, size_t off_floats, size_t floats)
         clRetainMemObject(buf);
         return buf;
     }
-    cl_uint align_bits = 0;
-    if (clGetDeviceInfo(k->o->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) !=
-            CL_SUCCESS ||
-        !align_bits || off_floats * 4 % (align_bits / 8))
-        return NULL;
+    if (!k->sub_align || off_floats * 4 % k->sub_align) return NULL;
     cl_buffer_region r = {off_floats * 4, floats * 4};
     cl_int e;
     cl_mem sub = clCreateSubBuffer(buf, 0, CL_BUFFER_CREATE_TYPE_REGION, &r, &e);

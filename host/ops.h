@@ -28,6 +28,7 @@ typedef struct ops {
         half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm, fm_from_rows, fm_to_rows;
     int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
     int fm_chunk; /* tokens per feature-major chunk (0: one chunk) */
+    size_t sub_align; /* bytes: sub-buffer origin alignment (0: no sub-buffers) */
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
     int n_evs, cap_evs;
