@@ -4,8 +4,9 @@
 #   1. the device, and the libraries the machine lacks (taken from .devrun/fallback.tar.xz)
 #   2. correctness on the GPU: the kernel, model and GEMM-parameter tests, and `clipcl verify`
 #      of the tiny models against Hugging Face's outputs
-#   3. `clipcl bench` of ViT-B/32 fp32 with CLBlast's own GEMM parameters (per-op profile at
-#      batch 1 and 256, cold start), then PyTorch on the same card (fp32, TF32 off)
+#   3. CLBlast's SGEMM in three operand layouts (bench_gemm), `clipcl bench` of ViT-B/32 fp32
+#      with CLBlast's own GEMM parameters (per-op profile at batch 1 and 256, cold start), then
+#      PyTorch on the same card (fp32, TF32 off)
 #   4. `clipcl tune` at the model's shapes (batch 1 and 256; in-process when the workers cannot
 #      open the device), then the bench and PyTorch again, fp16 weight storage, and images
 #      handed over as bytes (--rgb8), and device time per kernel name (cltrace.so) at batch 1
@@ -113,6 +114,12 @@ torch() { # NAME CLIPCL_JSON
     --batch-sizes "$SIZES" --runs 20 --max-seconds 5 --precision fp32 --json "$OUT/$1.json"
   tail -n 9 "$OUT/$1.txt" >>"$SUM"
 }
+# CLBlast's own SGEMM at batch 256's block products in three operand layouts (bench_gemm,
+# without the library): cm = the row-major activations' call, fm = ops_gemm_fm (copy-free for
+# GEMMK=1), fm0 = the form that would be copy-free for CLBlast's GEMMK=0 (NVIDIA's default)
+step gemm-layouts 120 $RUNNER sh -c 'for l in cm fm fm0; do .devrun/bin/bench_gemm -d 0 -l $l -c 200x96x64 &&
+  .devrun/bin/bench_gemm -d 0 -l $l -r 5 12800x2304x768 12800x768x768 12800x3072x768 12800x768x3072; done'
+{ echo "--- GEMM layouts, CLBlast's parameters"; grep -E '^[0-9]+x' "$OUT/gemm-layouts.txt"; } >>"$SUM"
 if [ "${DEFAULT:-1}" = 1 ]; then
   CLIPCL_TUNING=0 bench bench-default --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/bench-default.svg"
   CLIPCL_TUNING=0 bench bench-default-b1 --batch-sizes 1 --runs 50 --profile

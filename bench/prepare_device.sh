@@ -4,8 +4,8 @@
 # Makes .devrun/ (ignored by git), the one folder to carry to the GPU machine:
 #   lib/       CLBlast (from shared/device/prepare.sh), cJSON, utf8proc, libjpeg-turbo: Debian's
 #              shared libraries that a CUDA container image lacks
-#   bins.tar.xz  clipcl, the GPU-relevant test programs and cltrace.so, stripped (the working tree plus
-#              carried files must stay under the device tool's 64 MiB)
+#   bins.tar.xz  clipcl, the GPU-relevant test programs, cltrace.so and bench_gemm, stripped
+#              (the working tree plus carried files must stay under the device tool's 64 MiB)
 #   fallback.tar.xz  every other non-glibc library those programs link (libcurl and its
 #              dependencies, the OpenCL ICD loader, libsubunit, ...); gpu_run.sh unpacks only
 #              the ones the GPU machine turns out to lack
@@ -23,7 +23,7 @@ for f in libcjson1_*.deb libutf8proc2_*.deb libjpeg62-turbo_*.deb; do dpkg -x "$
 cp -L x/usr/lib/x86_64-linux-gnu/libcjson.so.1 x/usr/lib/x86_64-linux-gnu/libutf8proc.so.2 \
   x/usr/lib/x86_64-linux-gnu/libjpeg.so.62 "$dev/lib/"
 
-progs="clipcl test_kernels test_refclip test_synth test_tune test_conv test_shapes test_model test_threads cltrace.so"
+progs="clipcl test_kernels test_refclip test_synth test_tune test_conv test_shapes test_model test_threads cltrace.so bench_gemm"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/fb"
