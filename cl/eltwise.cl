@@ -59,3 +59,18 @@ __kernel void half_to_float(__global const half *src, __global float *dst, const
     const int i = get_global_id(0);
     if (i < n) dst[i] = vload_half(i, src);
 }
+
+/* dst [cols, rows] = src [rows, cols] transposed: weights turned [in, out] at load for GEMM
+ * kernels that read them that way (ops_set_gemm). Launch: global (cols, rows). */
+__kernel void transpose32(__global const uint *src, __global uint *dst, const int rows, const int cols)
+{
+    const int c = get_global_id(0), r = get_global_id(1);
+    if (c < cols) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+}
+
+/* The same for 2-byte elements (fp16 weight storage). */
+__kernel void transpose16(__global const ushort *src, __global ushort *dst, const int rows, const int cols)
+{
+    const int c = get_global_id(0), r = get_global_id(1);
+    if (c < cols) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+}

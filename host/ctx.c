@@ -21,15 +21,13 @@ clipcl_context_params clipcl_context_default_params(void)
     return (clipcl_context_params){.device = NULL, .profile = 0};
 }
 
-/* The token tile (NWG) of the GEMM parameters now in effect, 0 when CLBlast's own. */
-static int applied_nwg(const ocl *o)
+/* Value of an Xgemm parameter now in effect; -1 when CLBlast's own parameters apply. */
+static int applied_xgemm(const tune_set *t, const char *name)
 {
-    tune_set t;
-    tune_applied(o, &t);
-    if (!t.have[TUNE_XGEMM]) return 0;
+    if (!t->have[TUNE_XGEMM]) return -1;
     for (int i = 0; i < tune_nparams(TUNE_XGEMM); i++)
-        if (!strcmp(tune_param_name(TUNE_XGEMM, i), "NWG")) return (int)t.v[TUNE_XGEMM][i];
-    return 0;
+        if (!strcmp(tune_param_name(TUNE_XGEMM, i), name)) return (int)t->v[TUNE_XGEMM][i];
+    return -1;
 }
 
 clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_context **out)
@@ -47,7 +45,10 @@ clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_
     st = ops_init(&c->k, &c->cl);
     if (st) goto fail;
     tune_apply(&c->cl);
-    ops_set_fm_align(&c->k, applied_nwg(&c->cl));
+    tune_set applied;
+    tune_applied(&c->cl, &applied);
+    ops_set_gemm(&c->k, applied_xgemm(&applied, "GEMMK"), applied_xgemm(&applied, "MWG"),
+                 applied_xgemm(&applied, "NWG"));
     *out = c;
     return CLIPCL_OK;
 fail:

@@ -149,6 +149,25 @@ static const char *const oai_names[N_NAMES] = {
     "attn.out_proj.weight", "attn.out_proj.bias", "ln_1.weight",      "ln_1.bias",        "ln_2.weight",
     "ln_2.bias",            "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight", "mlp.c_proj.bias"};
 
+/* A block's GEMM weight [rows, cols] turned [cols, rows] on the device, for contexts whose
+ * GEMM kernel reads the weights that way (ops_set_gemm, ops_gemm_fm). */
+static clipcl_status turn_weight(loader *L, cl_mem *w, int rows, int cols, const char *name)
+{
+    clipcl_model *m = L->m;
+    if (!m->ctx->k.w_t) return CLIPCL_OK;
+    const int elem = m->half ? 2 : 4;
+    cl_mem t;
+    clipcl_status st = ocl_alloc(&m->ctx->cl, (size_t)rows * cols * elem, &t, name);
+    if (st) return st;
+    if ((st = ops_transpose(&m->ctx->k, *w, t, rows, cols, elem))) {
+        ocl_release(&m->ctx->cl, &t);
+        return st;
+    }
+    ocl_release(&m->ctx->cl, w); /* freed once the transpose has run */
+    *w = t;
+    return CLIPCL_OK;
+}
+
 /* Blocks of a tower. HF: "<prefix>.encoder.layers.N." with separate q, k, v; OpenAI:
  * "<prefix>transformer.resblocks.N." with q;k;v already stacked in in_proj_weight. */
 static clipcl_status load_layers(loader *L, tower *t, const char *prefix, int oai)
@@ -198,6 +217,10 @@ static clipcl_status load_layers(loader *L, tower *t, const char *prefix, int oa
                                                                items[i].d1, 0, 0)))
                 return st;
         }
+        if ((st = turn_weight(L, &w->qkv_w, 3 * W, W, "q;k;v weight")) ||
+            (st = turn_weight(L, &w->out_w, W, W, "out_proj weight")) ||
+            (st = turn_weight(L, &w->fc1_w, I, W, "fc1 weight")) || (st = turn_weight(L, &w->fc2_w, W, I, "fc2 weight")))
+            return st;
     }
     return CLIPCL_OK;
 }

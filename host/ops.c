@@ -43,7 +43,7 @@ clipcl_status ops_init(ops *k, ocl *o)
     cl_uint align_bits = 0; /* sub-buffer origins must be multiples of this */
     if (clGetDeviceInfo(o->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) == CL_SUCCESS)
         k->sub_align = align_bits / 8;
-    ops_set_fm_align(k, 0);
+    ops_set_gemm(k, -1, 0, 0);
     /* feature-major LayerNorm: FM_TT tokens per group times lanes over the features; CPUs
        get one lane (a reduction across lanes is barrier rounds there) */
     k->fm_wg = o->info.is_cpu ? FM_WG_CPU : NORM_WG_GPU;
@@ -66,7 +66,9 @@ clipcl_status ops_init(ops *k, ocl *o)
         (st = ocl_kernel(o, "fm", fm_opts, "bias_act_fm", &k->bias_act_fm)) ||
         (st = ocl_kernel(o, "fm", fm_opts, "gather_fm", &k->gather_fm)) ||
         (st = ocl_kernel(o, "fm", fm_opts, "fm_from_rows", &k->fm_from_rows)) ||
-        (st = ocl_kernel(o, "fm", fm_opts, "fm_to_rows", &k->fm_to_rows))) {
+        (st = ocl_kernel(o, "fm", fm_opts, "fm_to_rows", &k->fm_to_rows)) ||
+        (st = ocl_kernel(o, "eltwise", "", "transpose32", &k->transpose32)) ||
+        (st = ocl_kernel(o, "eltwise", "", "transpose16", &k->transpose16))) {
         ops_free(k);
         return st;
     }
@@ -89,7 +91,8 @@ void ops_free(ops *k)
     cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->bias_act4, &k->add_bias,
                         &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
                         &k->text_embed_h, &k->half_to_float, &k->rgb8_normalize, &k->layernorm_fm,
-                        &k->bias_act_fm, &k->gather_fm, &k->fm_from_rows, &k->fm_to_rows};
+                        &k->bias_act_fm, &k->gather_fm, &k->fm_from_rows, &k->fm_to_rows, &k->transpose32,
+                        &k->transpose16};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i]) clReleaseKernel(*all[i]);
         *all[i] = NULL;
@@ -171,17 +174,29 @@ clipcl_status ops_layernorm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_mem 
     return ocl_run(k->o, k->layernorm, "layernorm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, bytes));
 }
 
-void ops_set_fm_align(ops *k, int nwg)
+void ops_set_gemm(ops *k, int gemmk, int mwg, int nwg)
 {
-    /* CLBlast pads (copies) any operand whose token count is not a multiple of its tile;
-       without a known tile 64 covers CLBlast's common values. FM_TT and the 8-wide
-       bias_act_fm need a multiple of 8. */
-    int a = nwg > 0 ? nwg : 64;
+    /* CLBlast's indirect GEMM copies every operand that is not "rotated" as its kernel wants
+       (kernel 1: all three; kernel 0: only B) or whose token count is not a multiple of the
+       kernel's tile along tokens. With feature-major activations kernel 1 gets the weight
+       as stored as A (tokens along N: tile NWG); kernel 0 needs the weight transposed as B
+       (tokens along M: tile MWG). Without a known tile 64 covers CLBlast's common values.
+       FM_TT and the 8-wide bias_act_fm need a multiple of 8. */
+    k->w_t = gemmk != 1;
+    int t = k->w_t ? mwg : nwg, a = t > 0 ? t : 64;
     if (a < FM_TT) a = FM_TT;
     if (a > OPS_FM_MAX_ALIGN) a = OPS_FM_MAX_ALIGN;
     int p = FM_TT;
     while (p < a) p *= 2; /* CLBlast's tiles are powers of two; keep it one */
     k->fm_align = p;
+}
+
+clipcl_status ops_transpose(ops *k, cl_mem src, cl_mem dst, int rows, int cols, int elem)
+{
+    cl_kernel kern = elem == 2 ? k->transpose16 : k->transpose32;
+    const char *name = elem == 2 ? "transpose16" : "transpose32";
+    clipcl_status st = ocl_setargs(kern, name, 4, OCL_A(src), OCL_A(dst), OCL_A(rows), OCL_A(cols));
+    return st ? st : run2d(k, kern, name, cols, rows, CLIPCL_OP_ELEMENTWISE, 2.0 * elem * rows * cols);
 }
 
 ops_fm ops_fm_layout(const ops *k, int rows)
@@ -490,14 +505,19 @@ clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A,
     CLBlastStatusCode s = CLBlastSuccess;
     clipcl_status st = CLIPCL_OK;
     /* Each chunk of tokens is a dense [K][w] block of A and [N][w] block of C (cl/fm.cl); as
-       buffers of their own they are operands CLBlast's kernel 1 reads and writes in place:
-       row-major C = W · A with no transposes is the layout it wants for every operand. */
+       buffers of their own (offset 0) they are operands CLBlast reads and writes in place. */
     for (size_t t0 = 0; t0 < tp && s == CLBlastSuccess && !st; t0 += ch) {
         const size_t w = tp - t0 < ch ? tp - t0 : ch;
         cl_mem a = sub_buffer(k, A, t0 * K, w * K), c = sub_buffer(k, C, t0 * N, w * N);
-        s = blast_sgemm(k, CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, N, w, K, 1.0f, W, 0, K,
-                        a ? a : A, a ? 0 : t0 * K, w, beta, c ? c : C, c ? 0 : t0 * N, w, t0 + w >= tp ? ev : NULL,
-                        &st);
+        cl_mem ac = a ? a : A, cc = c ? c : C;
+        const size_t a_off = a ? 0 : t0 * K, c_off = c ? 0 : t0 * N;
+        cl_event *e = t0 + w >= tp ? ev : NULL;
+        if (k->w_t) /* column-major C = A · Wt, Wt [K, N]: kernel 0's layout for every operand */
+            s = blast_sgemm(k, CLBlastLayoutColMajor, CLBlastTransposeNo, CLBlastTransposeYes, w, N, K, 1.0f, ac, a_off,
+                            w, W, 0, N, beta, cc, c_off, w, e, &st);
+        else /* row-major C = W · A, W [N, K]: kernel 1's layout for every operand */
+            s = blast_sgemm(k, CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, N, w, K, 1.0f, W, 0, K,
+                            ac, a_off, w, beta, cc, c_off, w, e, &st);
         if (a) clReleaseMemObject(a); /* OpenCL keeps it until the queued kernels are done */
         if (c) clReleaseMemObject(c);
     }

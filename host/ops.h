@@ -25,8 +25,10 @@ typedef struct ops {
     cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
     size_t gemm_tmp_bytes;
     cl_kernel layernorm, l2norm, bias_act, bias_act4, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
-        half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm, fm_from_rows, fm_to_rows;
+        half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm, fm_from_rows, fm_to_rows, transpose32,
+        transpose16;
     int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
+    int w_t;      /* transformer GEMM weights are stored transposed, [in, out] (see ops_set_gemm) */
     int fm_chunk; /* tokens per feature-major chunk (0: one chunk) */
     size_t sub_align; /* bytes: sub-buffer origin alignment (0: no sub-buffers) */
     /* profiling (when the queue has it): events not yet folded into stats */
@@ -48,8 +50,12 @@ static inline size_t ops_fm_at(const ops_fm *L, size_t t, size_t f, size_t F)
     size_t t0 = t / (size_t)L->ch * L->ch, w = (size_t)L->tp - t0 < (size_t)L->ch ? (size_t)L->tp - t0 : (size_t)L->ch;
     return t0 * F + f * w + (t - t0);
 }
-/* Sets the token tile from the GEMM parameters in use (NWG; 0 = unknown). */
-void ops_set_fm_align(ops *k, int nwg);
+/* Follows the Xgemm parameters in use (gemmk < 0: CLBlast's own, taken as its usual
+ * GEMMK=0; mwg, nwg 0 = unknown): the token tile, and whether ops_gemm_fm wants the weights
+ * transposed (w_t), the one layout CLBlast's GEMMK=0 kernel reads without copies. */
+void ops_set_gemm(ops *k, int gemmk, int mwg, int nwg);
+/* dst [cols, rows] = src [rows, cols]ᵀ for 4-byte (elem 4) or 2-byte (elem 2) elements. */
+clipcl_status ops_transpose(ops *k, cl_mem src, cl_mem dst, int rows, int cols, int elem);
 
 /* Attention kernel specialised for one head dimension. */
 typedef struct ops_attn {
@@ -145,7 +151,8 @@ clipcl_status ops_attn_pool(ops *k, const ops_conv *c, cl_mem q, cl_mem qb, cl_m
 clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_mem A, size_t a_off, cl_mem B,
                           size_t b_off, float beta, cl_mem C, size_t c_off);
 /* C = A·Wᵀ + beta·C with A (K features) and C (N features) feature-major in layout L and W a
- * weight [N, K] (PyTorch's [out, in]); padding tokens of C get values nobody should read.
- * One call per chunk of tokens; CLBlast's kernel reads the operands in place. */
+ * weight [N, K] (PyTorch's [out, in]), or its transpose [K, N] when k->w_t; padding tokens of
+ * C get values nobody should read. One call per chunk of tokens; CLBlast's kernel reads the
+ * operands in place. */
 clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C);
 #endif

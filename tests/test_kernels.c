@@ -86,7 +86,7 @@ static ops_fm fm_layout(int cfg, int rows)
 {
     const int align = K->fm_align, chunk = K->fm_chunk;
     if (fm_cfgs[cfg][0] > 0) {
-        ops_set_fm_align(K, fm_cfgs[cfg][0]);
+        K->fm_align = fm_cfgs[cfg][0];
         K->fm_chunk = fm_cfgs[cfg][1];
     }
     ops_fm L = ops_fm_layout(K, rows);
@@ -160,6 +160,32 @@ START_TEST(test_layernorm_fm)
                 if (!inplace) ocl_release(O, &dy);
                 ocl_release(O, &dx), ocl_release(O, &db), ocl_release(O, &dg), ocl_release(O, &dbe);
             }
+}
+END_TEST
+
+START_TEST(test_transpose)
+{
+    const int dims[][2] = {{1, 1}, {3, 70}, {65, 9}, {129, 130}};
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+        for (int elem = 2; elem <= 4; elem += 2) {
+            int R = dims[di][0], C = dims[di][1];
+            size_t n = (size_t)R * C;
+            uint32_t *src = malloc(n * 4), *got = malloc(n * 4);
+            for (size_t i = 0; i < n; i++) src[i] = (uint32_t)(i * 2654435761u);
+            if (elem == 2)
+                for (size_t i = 0; i < n; i++) ((uint16_t *)src)[i] = (uint16_t)(i * 40503u + 7);
+            cl_mem ds = dev(src, n * elem), dd = dev(NULL, n * elem);
+            OK(ops_transpose(K, ds, dd, R, C, elem));
+            OK(ocl_download(O, dd, 0, n * elem, got));
+            for (int r = 0; r < R; r++)
+                for (int c = 0; c < C; c++) {
+                    size_t i = (size_t)r * C + c, o = (size_t)c * R + r;
+                    int ok = elem == 2 ? ((uint16_t *)got)[o] == ((uint16_t *)src)[i] : got[o] == src[i];
+                    ck_assert_msg(ok, "transpose%d %dx%d: element (%d, %d)", elem * 8, R, C, r, c);
+                }
+            free(src), free(got);
+            ocl_release(O, &ds), ocl_release(O, &dd);
+        }
 }
 END_TEST
 
@@ -537,31 +563,41 @@ END_TEST
 START_TEST(test_gemm_fm)
 {
     const int shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {33, 1, 64}, {100, 24, 48}, {13, 129, 257}, {300, 45, 70}};
+    const int saved_wt = K->w_t;
+    /* both call forms: the weight as stored (CLBlast's kernel 1) and transposed (kernel 0) */
+    for (int wt = 0; wt < 2; wt++)
     for (int cfg = 0; cfg < N_FM_CFGS; cfg++)
-        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
-            for (int accumulate = 0; accumulate < 2; accumulate++) {
-                int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
-                float beta = (float)accumulate;
-                ops_fm L = fm_layout(cfg, M);
-                size_t nc = (size_t)L.tp * N;
-                float *a = rnd((size_t)M * Kd, 80 + si, -1, 1), *w = rnd((size_t)N * Kd, 81, -1, 1),
-                      *c0 = rnd((size_t)M * N, 82, -1, 1), *af = to_fm(a, Kd, &L, 5.0f), *cf0 = to_fm(c0, N, &L, 55.0f);
-                cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(w, (size_t)N * Kd * 4), dc = dev(cf0, nc * 4);
-                OK(ops_gemm_fm(K, &L, N, Kd, da, dw, beta, dc));
-                float *cf = get(dc, nc), *got = from_fm(cf, N, &L);
-                double *want = malloc((size_t)M * N * sizeof *want);
-                for (int t = 0; t < M; t++)
-                    for (int j = 0; j < N; j++) {
-                        double sum = 0;
-                        for (int k = 0; k < Kd; k++) sum += (double)a[(size_t)t * Kd + k] * w[(size_t)j * Kd + k];
-                        want[(size_t)t * N + j] = sum + beta * c0[(size_t)t * N + j];
-                    }
-                char what[112];
-                snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d", M, N, Kd, beta, L.ch, L.tp);
-                check_close(got, want, (size_t)M * N, 1e-5, what);
-                free(a), free(w), free(c0), free(af), free(cf0), free(cf), free(got), free(want);
-                ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &dc);
-            }
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
+            float beta = (float)((si + cfg) % 2);
+            ops_fm L = fm_layout(cfg, M);
+            size_t nc = (size_t)L.tp * N;
+            float *a = rnd((size_t)M * Kd, 80 + si, -1, 1), *w = rnd((size_t)N * Kd, 81, -1, 1),
+                  *c0 = rnd((size_t)M * N, 82, -1, 1), *af = to_fm(a, Kd, &L, 5.0f), *cf0 = to_fm(c0, N, &L, 55.0f);
+            float *wtr = malloc((size_t)N * Kd * sizeof *wtr);
+            for (int j = 0; j < N; j++)
+                for (int q = 0; q < Kd; q++) wtr[(size_t)q * N + j] = w[(size_t)j * Kd + q];
+            cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(wt ? wtr : w, (size_t)N * Kd * 4),
+                   dc = dev(cf0, nc * 4);
+            K->w_t = wt;
+            clipcl_status st = ops_gemm_fm(K, &L, N, Kd, da, dw, beta, dc);
+            K->w_t = saved_wt;
+            ck_assert_msg(st == CLIPCL_OK, "ops_gemm_fm: %s", clipcl_errmsg());
+            float *cf = get(dc, nc), *got = from_fm(cf, N, &L);
+            double *want = malloc((size_t)M * N * sizeof *want);
+            for (int t = 0; t < M; t++)
+                for (int j = 0; j < N; j++) {
+                    double sum = 0;
+                    for (int k = 0; k < Kd; k++) sum += (double)a[(size_t)t * Kd + k] * w[(size_t)j * Kd + k];
+                    want[(size_t)t * N + j] = sum + beta * c0[(size_t)t * N + j];
+                }
+            char what[112];
+            snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d, weight %s", M, N, Kd, beta, L.ch,
+                     L.tp, wt ? "transposed" : "as stored");
+            check_close(got, want, (size_t)M * N, 1e-5, what);
+            free(a), free(w), free(wtr), free(c0), free(af), free(cf0), free(cf), free(got), free(want);
+            ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &dc);
+        }
 }
 END_TEST
 
@@ -583,6 +619,7 @@ int main(void)
     tcase_add_test(tc, test_fm_layout);
     tcase_add_test(tc, test_layernorm_fm);
     tcase_add_test(tc, test_fm_rows);
+    tcase_add_test(tc, test_transpose);
     tcase_add_test(tc, test_bias_act_fm);
     tcase_add_test(tc, test_gather_fm);
     tcase_add_test(tc, test_gemm_fm);

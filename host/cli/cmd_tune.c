@@ -112,9 +112,9 @@ typedef struct worker_state {
     ocl *o;
     wshape s[MAX_SHAPES + MAX_CHECKS];
     int n;
-    cl_mem A, B, C;
+    cl_mem A, B, Bt, C;
     float *a, *b, *c0, *c;
-    float *fa, *fc; /* feature-major copies of a and c0 */
+    float *fa, *fc, *bt; /* feature-major copies of a and c0, b transposed */
 } worker_state;
 
 static double frand(uint64_t *r)
@@ -158,13 +158,14 @@ static int worker_setup(worker_state *w)
     w->c = malloc(maxC * sizeof(float));
     w->fa = malloc(maxA * sizeof(float));
     w->fc = malloc(maxC * sizeof(float));
-    if (!w->a || !w->b || !w->c0 || !w->c || !w->fa || !w->fc) return wfail("%s", "out of memory");
+    w->bt = malloc(maxB * sizeof(float));
+    if (!w->a || !w->b || !w->c0 || !w->c || !w->fa || !w->fc || !w->bt) return wfail("%s", "out of memory");
     uint64_t r = 0x243F6A8885A308D3ull;
     for (size_t i = 0; i < maxA; i++) w->a[i] = (float)frand(&r);
     for (size_t i = 0; i < maxB; i++) w->b[i] = (float)frand(&r);
     for (size_t i = 0; i < maxC; i++) w->c0[i] = (float)frand(&r);
     if (ocl_alloc(w->o, maxA * sizeof(float), &w->A, "A") || ocl_alloc(w->o, maxB * sizeof(float), &w->B, "B") ||
-        ocl_alloc(w->o, maxC * sizeof(float), &w->C, "C") || ocl_upload(w->o, w->A, 0, maxA * sizeof(float), w->a) ||
+        ocl_alloc(w->o, maxC * sizeof(float), &w->C, "C") || ocl_alloc(w->o, maxB * sizeof(float), &w->Bt, "Bt") || ocl_upload(w->o, w->A, 0, maxA * sizeof(float), w->a) ||
         ocl_upload(w->o, w->B, 0, maxB * sizeof(float), w->b))
         return wfail("%s", clipcl_errmsg());
     for (int i = 0; i < w->n; i++) {
@@ -206,7 +207,7 @@ static int worker_setup(worker_state *w)
 static clipcl_status worker_gemm(worker_state *w, const wshape *s, const ops_fm *L)
 {
     ops *k = &w->ctx->k;
-    if (s->fm) return ops_gemm_fm(k, L, s->N, s->K, w->A, w->B, s->beta, w->C);
+    if (s->fm) return ops_gemm_fm(k, L, s->N, s->K, w->A, k->w_t ? w->Bt : w->B, s->beta, w->C);
     return ops_gemm_nt(k, s->M, s->N, s->K, 1.0f, w->A, 0, w->B, 0, s->beta, w->C, 0);
 }
 
@@ -229,6 +230,11 @@ static int worker_measure(worker_state *w, const wshape *s, double *secs)
             for (size_t n = 0; n < s->N; n++) w->fc[ops_fm_at(&L, t, n, s->N)] = t < s->M ? w->c0[t * s->N + n] : 0.0f;
         }
         if (ocl_upload(w->o, w->A, 0, (size_t)L.tp * s->K * sizeof(float), w->fa)) return wfail("%s", clipcl_errmsg());
+        if (w->ctx->k.w_t) { /* the weight as such a context stores it: [K, N] */
+            for (size_t n = 0; n < s->N; n++)
+                for (size_t q = 0; q < s->K; q++) w->bt[q * s->N + n] = w->b[n * s->K + q];
+            if (ocl_upload(w->o, w->Bt, 0, s->N * s->K * sizeof(float), w->bt)) return wfail("%s", clipcl_errmsg());
+        }
         nc = (size_t)L.tp * s->N;
         c0 = w->fc;
     } else if (ocl_upload(w->o, w->A, 0, s->M * s->K * sizeof(float), w->a)) {
@@ -351,13 +357,15 @@ static int worker_run(char *spec)
             goto done;
         }
     }
-    /* the token tile of feature-major operands follows the candidate's Xgemm, as it will
-       in every context once the candidate is applied */
+    /* the token tile of feature-major operands and the weights' layout follow the
+       candidate's Xgemm, as they will in every context once the candidate is applied */
     {
-        size_t nwg = 0;
+        int p[3] = {-1, -1, -1};
+        static const char *const names[3] = {"GEMMK", "MWG", "NWG"};
         for (int i = 0; set.have[TUNE_XGEMM] && i < tune_nparams(TUNE_XGEMM); i++)
-            if (!strcmp(tune_param_name(TUNE_XGEMM, i), "NWG")) nwg = set.v[TUNE_XGEMM][i];
-        ops_set_fm_align(&w.ctx->k, (int)nwg);
+            for (int j = 0; j < 3; j++)
+                if (!strcmp(tune_param_name(TUNE_XGEMM, i), names[j])) p[j] = (int)set.v[TUNE_XGEMM][i];
+        ops_set_gemm(&w.ctx->k, p[0], p[1], p[2]);
     }
     if ((rc = worker_setup(&w))) goto done;
     double sum = 0;
@@ -383,9 +391,10 @@ done:
     if (w.o) {
         ocl_release(w.o, &w.A);
         ocl_release(w.o, &w.B);
+        ocl_release(w.o, &w.Bt);
         ocl_release(w.o, &w.C);
     }
-    free(w.a), free(w.b), free(w.c0), free(w.c), free(w.fa), free(w.fc);
+    free(w.a), free(w.b), free(w.c0), free(w.c), free(w.fa), free(w.fc), free(w.bt);
     clipcl_context_free(w.ctx);
     return rc;
 }
