@@ -115,8 +115,8 @@ torch() { # NAME CLIPCL_JSON
   tail -n 9 "$OUT/$1.txt" >>"$SUM"
 }
 # CLBlast's own SGEMM at batch 256's block products in three operand layouts (bench_gemm,
-# without the library): cm = the row-major activations' call, fm = ops_gemm_fm (copy-free for
-# GEMMK=1), fm0 = the form that would be copy-free for CLBlast's GEMMK=0 (NVIDIA's default)
+# without the library): cm = the old row-major activations' call, fm = ops_gemm_fm's form for
+# GEMMK=1 kernels, fm0 = its form for GEMMK=0 (weights [in, out]; NVIDIA's default kernel)
 step gemm-layouts 120 $RUNNER sh -c 'for l in cm fm fm0; do .devrun/bin/bench_gemm -d 0 -l $l -c 200x96x64 &&
   .devrun/bin/bench_gemm -d 0 -l $l -r 5 12800x2304x768 12800x768x768 12800x3072x768 12800x768x3072; done'
 { echo "--- GEMM layouts, CLBlast's parameters"; grep -E '^[0-9]+x' "$OUT/gemm-layouts.txt"; } >>"$SUM"
