@@ -161,6 +161,27 @@ START_TEST(test_batch_invariance)
             identical ? "bit-identical" : "within 1e-6 (not bit-identical)");
     free(pix7), free(alone), free(batch);
     clipcl_model_free(m);
+
+    /* 150 items in one batch: the blocks' feature-major layout then has several chunks of
+       tokens on CPUs (and the pooled tokens more than one), each GEMM one call per chunk */
+    enum { NB = 150 };
+    m = load(tu_data(dir, sizeof dir, "tiny-gelu"), NB);
+    float *pixb = malloc(NB * npix * 4), *big = malloc(NB * E * 4), *six = malloc(6 * E * 4);
+    int32_t *ids = malloc(NB * 77 * sizeof *ids);
+    for (int i = 0; i < NB; i++) {
+        memcpy(pixb + i * npix, f.pix + (i % 6) * npix, npix * 4);
+        memcpy(ids + i * 77, f.ids + (i % 6) * 77, 77 * sizeof *ids);
+    }
+    ck_assert(clipcl_encode_images(m, pixb, NB, big) == CLIPCL_OK);
+    ck_assert(clipcl_encode_images(m, f.pix, 6, six) == CLIPCL_OK);
+    for (int i = 0; i < NB; i++)
+        ck_assert_msg(tu_max_rel(big + i * E, six + (i % 6) * E, E) <= 1e-6, "image %d of %d: against batch 6", i, NB);
+    ck_assert(clipcl_encode_texts(m, ids, NB, big) == CLIPCL_OK);
+    ck_assert(clipcl_encode_texts(m, f.ids, 6, six) == CLIPCL_OK);
+    for (int i = 0; i < NB; i++)
+        ck_assert_msg(tu_max_rel(big + i * E, six + (i % 6) * E, E) <= 1e-6, "text %d of %d: against batch 6", i, NB);
+    free(pixb), free(big), free(six), free(ids);
+    clipcl_model_free(m);
     tu_fixture_close(&f);
 }
 END_TEST
