@@ -1042,8 +1042,9 @@ int cmd_tune(int argc, char **argv)
         rc = cli_fail(1, CMD, "no Xgemm parameters worked on this device");
         goto done;
     }
-    /* the indirect kernel's transposing copies of the activations and of C: 9-13 % of the
-       PoCL image tower with CLBlast's generic values (bench/NOTES.md, sixth session) */
+    /* the indirect kernel's transposing copies: 9-13 % of the PoCL image tower with CLBlast's
+       generic values while the blocks were row-major (bench/NOTES.md, sixth session); now
+       only the row-major products (patch embedding, projections, ResNet) copy */
     static const char *const padtra_extra[] = {
         "PADTRA_PAD=0 PADTRA_TILE=8 PADTRA_WPT=4", /* CLBlast's generic row */
         "PADTRA_PAD=0 PADTRA_TILE=16 PADTRA_WPT=1",
