@@ -1,38 +1,6 @@
-/* eltwise.cl — per-element passes that GEMMs cannot fold: bias + activation, bias add,
- * row gathers. Launched as 2-D ranges: dimension 0 over columns, dimension 1 over rows. */
-
-#define ACT_NONE 0
-#define ACT_QUICK_GELU 1 /* x * sigmoid(1.702 x): OpenAI's models */
-#define ACT_GELU 2       /* exact erf GELU: LAION / OpenCLIP models */
-
-__kernel void bias_act(__global float *h, __global const float *bias, const int cols, const int act)
-{
-    const int c = get_global_id(0);
-    if (c >= cols) return;
-    const size_t i = (size_t)get_global_id(1) * cols + c;
-    float v = h[i] + bias[c];
-    if (act == ACT_QUICK_GELU)
-        v = v * (1.0f / (1.0f + exp(-1.702f * v)));
-    else if (act == ACT_GELU)
-        v = 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
-    h[i] = v;
-}
-
-/* The same for rows whose width is a multiple of 4, four columns per work-item: vector exp and
- * erf let CPU compilers use SIMD, where the scalar kernel calls the scalar functions once per
- * element (PoCL). */
-__kernel void bias_act4(__global float *h, __global const float *bias, const int cols4, const int act)
-{
-    const int c = get_global_id(0);
-    if (c >= cols4) return;
-    const size_t i = (size_t)get_global_id(1) * cols4 + c;
-    float4 v = vload4(i, h) + vload4(c, bias);
-    if (act == ACT_QUICK_GELU)
-        v = v * (1.0f / (1.0f + exp(-1.702f * v)));
-    else if (act == ACT_GELU)
-        v = 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
-    vstore4(v, i, h);
-}
+/* eltwise.cl — per-element passes on row-major matrices that GEMMs cannot fold: bias add,
+ * row gathers, half -> float widening, transposes (the transformer blocks' bias + activation
+ * is in fm.cl). Launched as 2-D ranges: dimension 0 over columns, dimension 1 over rows. */
 
 __kernel void add_bias(__global float *x, __global const float *bias, const int cols)
 {

@@ -101,8 +101,8 @@ __kernel void fm_to_rows(__global const float *src, const int has_bias, __global
 }
 
 #define ACT_NONE 0
-#define ACT_QUICK_GELU 1
-#define ACT_GELU 2
+#define ACT_QUICK_GELU 1 /* x * sigmoid(1.702 x): OpenAI's models */
+#define ACT_GELU 2       /* exact erf GELU: LAION / OpenCLIP models */
 
 /* h = act(h + bias[feature]) in place on a feature-major [F, Tp]: one work-item per eight
  * tokens of one feature row of one chunk (chunks are multiples of 8). Launch: global (CH / 8,

@@ -26,8 +26,8 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
     MAX_(x), MAX_(ln), MAX_(qkv), MAX_(h), MAX_(ids), MAX_(pix), MAX_(pooled);
 #undef MAX_
     const size_t E = (size_t)m->cfg.embed_dim, B = (size_t)batch, col = model_col_floats(&b, batch);
-    /* feature-major matrices are padded to the GEMM's token tile (ops_fm_layout), and so are
-       the row-major ones the same GEMMs write */
+    /* the transformer blocks' feature-major matrices hold up to OPS_FM_MAX_ALIGN tokens more
+       than the batch has (padding to the GEMM's token tile, ops_fm_layout) */
     size_t W = 0, I = 0;
     const tower *tw[2] = {&m->text, &m->vision};
     for (int i = 0; i < 2; i++)

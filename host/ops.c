@@ -52,8 +52,6 @@ clipcl_status ops_init(ops *k, ocl *o)
     snprintf(fm_opts, sizeof fm_opts, "-DNORM_WG=%d", k->fm_wg);
     if ((st = ocl_kernel(o, "norm", norm_opts, "layernorm", &k->layernorm)) ||
         (st = ocl_kernel(o, "norm", norm_opts, "l2norm", &k->l2norm)) ||
-        (st = ocl_kernel(o, "eltwise", "", "bias_act", &k->bias_act)) ||
-        (st = ocl_kernel(o, "eltwise", "", "bias_act4", &k->bias_act4)) ||
         (st = ocl_kernel(o, "eltwise", "", "add_bias", &k->add_bias)) ||
         (st = ocl_kernel(o, "eltwise", "", "gather_rows", &k->gather_rows)) ||
         (st = ocl_kernel(o, "embed", "", "text_embed", &k->text_embed)) ||
@@ -88,7 +86,7 @@ void ops_free(ops *k)
     free(k->evs);
     k->evs = NULL;
     k->cap_evs = 0;
-    cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->bias_act, &k->bias_act4, &k->add_bias,
+    cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->add_bias,
                         &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
                         &k->text_embed_h, &k->half_to_float, &k->rgb8_normalize, &k->layernorm_fm,
                         &k->bias_act_fm, &k->gather_fm, &k->fm_from_rows, &k->fm_to_rows, &k->transpose32,
@@ -267,15 +265,6 @@ clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width)
     if (st) return st;
     size_t local = (size_t)k->norm_wg, global = (size_t)rows * k->norm_wg;
     return ocl_run(k->o, k->l2norm, "l2norm", 1, &global, &local, prof_slot(k, CLIPCL_OP_NORM, 0, 8.0 * rows * width));
-}
-
-clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, int act)
-{
-    int vec = cols % 4 == 0, n = vec ? cols / 4 : cols;
-    cl_kernel kern = vec ? k->bias_act4 : k->bias_act;
-    const char *name = vec ? "bias_act4" : "bias_act";
-    clipcl_status st = ocl_setargs(kern, name, 4, OCL_A(h), OCL_A(bias), OCL_A(n), OCL_A(act));
-    return st ? st : run2d(k, kern, name, n, rows, CLIPCL_OP_ELEMENTWISE, 8.0 * rows * cols);
 }
 
 clipcl_status ops_add_bias(ops *k, cl_mem x, cl_mem bias, int rows, int cols)

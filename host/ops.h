@@ -7,7 +7,7 @@
 
 #include "ocl.h"
 
-enum { OPS_ACT_NONE = 0, OPS_ACT_QUICK_GELU = 1, OPS_ACT_GELU = 2 }; /* as in cl/eltwise.cl */
+enum { OPS_ACT_NONE = 0, OPS_ACT_QUICK_GELU = 1, OPS_ACT_GELU = 2 }; /* as in cl/fm.cl */
 
 /* One profiled launch: its op kind (clipcl_op_kind), work and event. */
 typedef struct ops_event {
@@ -24,7 +24,7 @@ typedef struct ops {
     int fm_wg;   /* work-items per group of layernorm_fm (cl/fm.cl) */
     cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
     size_t gemm_tmp_bytes;
-    cl_kernel layernorm, l2norm, bias_act, bias_act4, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
+    cl_kernel layernorm, l2norm, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
         half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm, fm_from_rows, fm_to_rows, transpose32,
         transpose16;
     int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
@@ -82,9 +82,7 @@ clipcl_status ops_fm_from_rows(ops *k, cl_mem src, cl_mem dst, const ops_fm *L, 
 /* Row-major dst [L->rows, F] = feature-major src (+ bias; may be NULL). */
 clipcl_status ops_fm_to_rows(ops *k, cl_mem src, const ops_fm *L, cl_mem bias, cl_mem dst, int F);
 clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width);
-/* h = act(h + bias) in place. */
-clipcl_status ops_bias_act(ops *k, cl_mem h, cl_mem bias, int rows, int cols, int act);
-/* The same on a feature-major h with `features` features (bias per feature). */
+/* h = act(h + bias) in place on a feature-major h with `features` features (bias per feature). */
 clipcl_status ops_bias_act_fm(ops *k, cl_mem h, cl_mem bias, const ops_fm *L, int features, int act);
 clipcl_status ops_add_bias(ops *k, cl_mem x, cl_mem bias, int rows, int cols);
 /* Feature-major dst (layout Ld) token r = src (layout Ls) token idx[r], r < Ld->rows. */
