@@ -345,8 +345,9 @@ clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
 clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, ops_attn *out)
 {
     char opts[128];
-    /* Keys per tile: keep the two local tiles within 16 KB. */
-    int kt = 4096 / head_dim;
+    /* Keys per tile: each of the two local tiles (rows of head_dim + 1 floats) within 16 KB,
+       so that devices with 32 KB of local memory run every head size. */
+    int kt = 4096 / (head_dim + 1);
     if (kt > 32) kt = 32;
     if (kt < 1) kt = 1;
     out->head_dim = head_dim;
