@@ -30,11 +30,14 @@
 #define ATT_LOCAL 1
 #endif
 
-/* element (t, f) of a feature-major matrix with F features (the same as cl/fm.cl) */
+/* the feature-major layout (the same as cl/fm.cl) */
+/* tokens in the chunk that holds token t */
+static inline int fm_w(int t, int CH, int Tp) { return min(CH, Tp - t / CH * CH); }
+
 static inline size_t fm_at(int t, int f, int F, int CH, int Tp)
 {
-    const int t0 = t / CH * CH, w = min(CH, Tp - t0);
-    return (size_t)t0 * F + (size_t)f * w + (size_t)(t - t0);
+    const int t0 = t / CH * CH;
+    return (size_t)t0 * F + (size_t)f * fm_w(t, CH, Tp) + (size_t)(t - t0);
 }
 
 #if ATT_LOCAL
@@ -68,7 +71,7 @@ void attention(__global const float *qkv, __global const float *bias, __global f
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int e = lid; e < nk * HEAD_DIM; e += ATT_WG) {
             const int j = e % nk, d = e / nk;
-            const size_t r = fm_at(tb + k0 + j, 0, W3, CH, Tp), w = min(CH, Tp - (tb + k0 + j) / CH * CH);
+            const size_t r = fm_at(tb + k0 + j, 0, W3, CH, Tp), w = fm_w(tb + k0 + j, CH, Tp);
             Ks[j][d] = qkv[r + (W + hoff + d) * w] + bias[W + hoff + d];
             Vs[j][d] = qkv[r + (2 * W + hoff + d) * w] + bias[2 * W + hoff + d];
         }
@@ -139,7 +142,7 @@ void attention(__global const float *qkv, __global const float *bias, __global f
     float kt[HEAD_DIM][ATT_KC], vt[ATT_KC][HEAD_DIM], p[ATT_KC];
     for (int i = 0; i < nq; i++) {
         float dot = 0.0f;
-        const int t = tb + q0 + i, w = min(CH, Tp - t / CH * CH);
+        const int t = tb + q0 + i, w = fm_w(t, CH, Tp);
         __global const float *src = qkv + fm_at(t, hoff, W3, CH, Tp);
         for (int d = 0; d < HEAD_DIM; d++) {
             q[i][d] = (src[(size_t)d * w] + bq[d]) * scale;
@@ -161,7 +164,7 @@ void attention(__global const float *qkv, __global const float *bias, __global f
                 for (int d = 0; d < HEAD_DIM; d++) kt[d][j] = 0.0f;
                 continue;
             }
-            const int t = tb + k0 + j, w = min(CH, Tp - t / CH * CH);
+            const int t = tb + k0 + j, w = fm_w(t, CH, Tp);
             __global const float *kp = qkv + fm_at(t, W + hoff, W3, CH, Tp), *vp = kp + (size_t)W * w;
             for (int d = 0; d < HEAD_DIM; d++) {
                 kt[d][j] = kp[(size_t)d * w];
@@ -205,7 +208,7 @@ void attention(__global const float *qkv, __global const float *bias, __global f
     }
     for (int i = 0; i < nq; i++) {
         const float inv = 1.0f / l[i];
-        const int t = tb + q0 + i, w = min(CH, Tp - t / CH * CH);
+        const int t = tb + q0 + i, w = fm_w(t, CH, Tp);
         __global float *o = out + fm_at(t, hoff, W, CH, Tp);
         /* softmax weights sum to one: the value bias once per query */
         for (int d = 0; d < HEAD_DIM; d++) o[(size_t)d * w] = acc[i][d] * inv + bv[d];

@@ -11,16 +11,19 @@
  * GEMM tile, the extra tokens hold zeros or values nobody reads): tokens in chunks of CH (the
  * last chunk holds the rest), each chunk a [F][w] block of its own so that a GEMM per chunk
  * sees a dense matrix (CPUs run GEMMs per chunk of tokens; GPUs use one chunk). fm_at below
- * and ops_fm_at on the host define it; cl/attn.cl repeats fm_at. */
+ * and ops_fm_at on the host define it; cl/attn.cl repeats fm_w and fm_at. */
 #ifndef NORM_WG
 #define NORM_WG 128 /* power of two */
 #endif
 #define FM_TT 8 /* tokens per work-group of layernorm_fm; chunks and NORM_WG are multiples */
 
+/* tokens in the chunk that holds token t */
+static inline int fm_w(int t, int CH, int Tp) { return min(CH, Tp - t / CH * CH); }
+
 static inline size_t fm_at(int t, int f, int F, int CH, int Tp)
 {
-    const int t0 = t / CH * CH, w = min(CH, Tp - t0);
-    return (size_t)t0 * F + (size_t)f * w + (size_t)(t - t0);
+    const int t0 = t / CH * CH;
+    return (size_t)t0 * F + (size_t)f * fm_w(t, CH, Tp) + (size_t)(t - t0);
 }
 
 /* y = LayerNorm(x (+ bias)) * gamma + beta per token, x and y feature-major over Tp tokens
@@ -39,7 +42,7 @@ void layernorm_fm(__global float *x, const int has_bias, __global const float *b
     __local float red[FM_NL][FM_TT];
     const int lid = get_local_id(0), j = lid % FM_TT, lane = lid / FM_TT;
     const int t0 = get_group_id(0) * FM_TT, t = t0 + j;
-    const int c0 = t0 / CH * CH, w = min(CH, Tp - c0);
+    const int c0 = t0 / CH * CH, w = fm_w(t0, CH, Tp);
     const size_t col = (size_t)c0 * width + (t - c0);
     const int real = t < rows;
     float s = 0.0f;

@@ -2,7 +2,6 @@
 #include <clblast_c.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "ctx.h"
 #include "err.h"
@@ -19,15 +18,6 @@ static int live;
 clipcl_context_params clipcl_context_default_params(void)
 {
     return (clipcl_context_params){.device = NULL, .profile = 0};
-}
-
-/* Value of an Xgemm parameter now in effect; -1 when CLBlast's own parameters apply. */
-static int applied_xgemm(const tune_set *t, const char *name)
-{
-    if (!t->have[TUNE_XGEMM]) return -1;
-    for (int i = 0; i < tune_nparams(TUNE_XGEMM); i++)
-        if (!strcmp(tune_param_name(TUNE_XGEMM, i), name)) return (int)t->v[TUNE_XGEMM][i];
-    return -1;
 }
 
 clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_context **out)
@@ -47,8 +37,8 @@ clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_
     tune_apply(&c->cl);
     tune_set applied;
     tune_applied(&c->cl, &applied);
-    ops_set_gemm(&c->k, applied_xgemm(&applied, "GEMMK"), applied_xgemm(&applied, "MWG"),
-                 applied_xgemm(&applied, "NWG"));
+    ops_set_gemm(&c->k, (int)tune_get(&applied, TUNE_XGEMM, "GEMMK"), (int)tune_get(&applied, TUNE_XGEMM, "MWG"),
+                 (int)tune_get(&applied, TUNE_XGEMM, "NWG"));
     *out = c;
     return CLIPCL_OK;
 fail:

@@ -59,6 +59,14 @@ int tune_kernel_index(const char *name)
 
 int tune_nparams(int kernel) { return kernel >= 0 && kernel < TUNE_NKERNELS ? n_params[kernel] : 0; }
 
+long tune_get(const tune_set *s, int kernel, const char *name)
+{
+    if (kernel < 0 || kernel >= TUNE_NKERNELS || !s->have[kernel]) return -1;
+    for (int i = 0; i < n_params[kernel]; i++)
+        if (!strcmp(param_names[kernel][i], name)) return (long)s->v[kernel][i];
+    return -1;
+}
+
 const char *tune_param_name(int kernel, int i)
 {
     return i >= 0 && i < tune_nparams(kernel) ? param_names[kernel][i] : "?";
@@ -107,8 +115,9 @@ typedef struct tune_row {
  * product against 5-11). Every candidate was checked against a double-precision product;
  * tests/test_tune.c checks this row on odd shapes.
  *
- * Its Padtranspose set (the copies that transpose the activations into, and C out of, kernel
- * 1's layout, 13 % of the image tower with CLBlast's generic 8x8 work-groups of 4x4 items)
+ * Its Padtranspose set (the copies that transposed the activations into, and C out of, kernel
+ * 1's layout while the blocks were row-major: 13 % of the image tower with CLBlast's generic
+ * 8x8 work-groups of 4x4 items; now only the row-major products copy)
  * won among 11 sets timed per kernel with bench/cltrace.c: the copies 615 -> 392-531 ms per
  * four image batches of 8 (bench/NOTES.md, sixth session).
  *

@@ -50,6 +50,9 @@ const char *tune_kernel_name(int kernel);
 int tune_kernel_index(const char *name); /* -1 when unknown */
 int tune_nparams(int kernel);
 const char *tune_param_name(int kernel, int i);
+/* The value s holds for one parameter of a kernel; -1 when s leaves the kernel at CLBlast's
+ * values (or the name is not the kernel's). */
+long tune_get(const tune_set *s, int kernel, const char *name);
 
 clipcl_status tune_limits_query(const ocl *o, tune_limits *out);
 /* 0 when v is a parameter set the kernel works with (and fits the device when lim is not

@@ -359,14 +359,8 @@ static int worker_run(char *spec)
     }
     /* the token tile of feature-major operands and the weights' layout follow the
        candidate's Xgemm, as they will in every context once the candidate is applied */
-    {
-        int p[3] = {-1, -1, -1};
-        static const char *const names[3] = {"GEMMK", "MWG", "NWG"};
-        for (int i = 0; set.have[TUNE_XGEMM] && i < tune_nparams(TUNE_XGEMM); i++)
-            for (int j = 0; j < 3; j++)
-                if (!strcmp(tune_param_name(TUNE_XGEMM, i), names[j])) p[j] = (int)set.v[TUNE_XGEMM][i];
-        ops_set_gemm(&w.ctx->k, p[0], p[1], p[2]);
-    }
+    ops_set_gemm(&w.ctx->k, (int)tune_get(&set, TUNE_XGEMM, "GEMMK"), (int)tune_get(&set, TUNE_XGEMM, "MWG"),
+                 (int)tune_get(&set, TUNE_XGEMM, "NWG"));
     if ((rc = worker_setup(&w))) goto done;
     double sum = 0;
     rc = 1;
