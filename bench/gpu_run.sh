@@ -9,8 +9,8 @@
 #      PyTorch on the same card (fp32, TF32 off)
 #   4. `clipcl tune` at the model's shapes (batch 1 and 256; in-process when the workers cannot
 #      open the device), then the bench and PyTorch again, fp16 weight storage, and images
-#      handed over as bytes (--rgb8), and device time per kernel name (cltrace.so) at batch 1
-#      and the largest batch
+#      handed over as bytes (--rgb8), clipcl's own GEMM for few tokens on and off, and device
+#      time per kernel name (cltrace.so) at batch 1 and the largest batch
 # Results and logs go to $OUT (default ./gpu-out); a short table is printed last.
 # Knobs for a dry run on another device: RUNNER (default: the NVIDIA OpenCL wrapper),
 # DEV (gpu), SIZES (1,8,64,256), TUNE_BUDGET (seconds, 100), TESTS (program names), TORCH_DEV (cuda),
@@ -145,12 +145,19 @@ for b in 1 "$MAXB"; do
     --tower image --batch-sizes "$b" --runs 10 --max-seconds 5 -q
   { echo "--- kernels, image batch $b"; grep '^cltrace:' "$OUT/trace-$b.txt"; } >>"$SUM"
 done
+# clipcl's own kernel for products over few tokens (cl/gemm.cl) against CLBlast's, whatever
+# the tuner chose: off, then on up to 512 tokens (batch 1 and 8), fp32 and fp16 weights
+for s in 0 512; do
+  CLIPCL_GEMM_SMALL=$s bench "bench-small-$s" --batch-sizes 1,8 --profile
+done
+CLIPCL_GEMM_SMALL=512 bench bench-small-fp16 --batch-sizes 1 --precision fp16
 bench bench-fp16 --batch-sizes "1,$MAXB" --precision fp16
 bench bench-rgb8 --batch-sizes "1,$MAXB" --tower image --rgb8 --profile
 
 # ---------------------------------------------------------------- table
 say "done"
-for f in bench-default bench-default-b1 bench-tuned bench-tuned-b1 bench-fp16 bench-rgb8; do
+for f in bench-default bench-default-b1 bench-tuned bench-tuned-b1 bench-small-0 bench-small-512 bench-small-fp16 \
+  bench-fp16 bench-rgb8; do
   [ -f "$OUT/$f.txt" ] && { echo "--- $f"; grep -v '^$' "$OUT/$f.txt"; } >>"$SUM"
 done
 # the device tool brings back 8 files: the logs travel as one archive

@@ -76,12 +76,14 @@ static clipcl_status gemm_wh(clipcl_model *m, int half, size_t M, size_t N, size
 }
 
 /* A GEMM on feature-major activations (ops_gemm_fm) with a transformer tower's weight,
- * stored in the model's precision. */
+ * stored in the model's precision: clipcl's own kernel reads fp16 as it is, CLBlast gets it
+ * widened. */
 static clipcl_status gemm_fm(clipcl_model *m, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta,
                              cl_mem C)
 {
-    clipcl_status st = widen(m, m->half, &W, N * K);
-    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, beta, C);
+    const int direct = m->half && ops_gemm_small(&m->ctx->k, L);
+    clipcl_status st = direct ? CLIPCL_OK : widen(m, m->half, &W, N * K);
+    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, direct, beta, C);
 }
 
 /* The same for a transformer tower's weight, stored in the model's precision. */

@@ -11,7 +11,7 @@
 #include "clipcl.h"
 #include "ocl_sources.h"
 
-#define OCL_MAX_PROGRAMS 32
+#define OCL_MAX_PROGRAMS 64
 
 typedef struct ocl_program_entry {
     char *key;               /* source name + '\n' + options */

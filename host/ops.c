@@ -35,6 +35,13 @@ clipcl_status ops_init(ops *k, ocl *o)
     k->gemm_rows = o->info.is_cpu ? GEMM_CPU_ROWS : 0;
     const char *env = getenv("CLIPCL_GEMM_ROWS"); /* 0 = one call (for tuning experiments) */
     if (env && *env >= '0' && *env <= '9') k->gemm_rows = (size_t)strtoull(env, NULL, 10);
+    /* tokens up to which cl/gemm.cl replaces CLBlast: tuning sets it (ctx.c); this variable,
+       for experiments, wins over tuning */
+    env = getenv("CLIPCL_GEMM_SMALL");
+    if (env && *env >= '0' && *env <= '9') {
+        unsigned long v = strtoul(env, NULL, 10);
+        k->small_tokens = v > 65536 ? 65536 : (int)v;
+    }
     /* PoCL runs a work-group as loops over its items, split at every barrier: a row's
        reduction over 128 items is 7 such rounds. 16 items: norms 26 -> 16 ms per ViT-B/32
        image batch of 8 (bench/NOTES.md, sixth session). */
@@ -94,6 +101,13 @@ void ops_free(ops *k)
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i]) clReleaseKernel(*all[i]);
         *all[i] = NULL;
+    }
+    if (k->gemm_reduce) clReleaseKernel(k->gemm_reduce);
+    k->gemm_reduce = NULL;
+    cl_kernel *g = &k->gemm_small[0][0][0];
+    for (size_t i = 0; i < sizeof k->gemm_small / sizeof *g; i++) {
+        if (g[i]) clReleaseKernel(g[i]);
+        g[i] = NULL;
     }
 }
 
@@ -408,6 +422,18 @@ static const char *clblast_errstr(CLBlastStatusCode s)
     }
 }
 
+/* k's scratch buffer (shared by CLBlast's operand copies and split-K partial sums: calls on
+   one in-order queue never overlap), at least `bytes` large. */
+static clipcl_status gemm_scratch(ops *k, size_t bytes)
+{
+    if (bytes <= k->gemm_tmp_bytes) return CLIPCL_OK;
+    ocl_release(k->o, &k->gemm_tmp);
+    k->gemm_tmp_bytes = 0;
+    clipcl_status st = ocl_alloc(k->o, bytes, &k->gemm_tmp, "GEMM scratch");
+    if (!st) k->gemm_tmp_bytes = bytes;
+    return st;
+}
+
 /* One CLBlast SGEMM; operand copies (padding, transposes) go through k's scratch buffer.
    Without it CLBlast creates and frees a buffer on every call that copies an operand
    (bench/NOTES.md, "Third session"): keep one, grown as needed. */
@@ -420,12 +446,7 @@ static CLBlastStatusCode blast_sgemm(ops *k, CLBlastLayout lay, CLBlastTranspose
     CLBlastStatusCode s = CLBlastSGemmTempBufferSize(lay, ta, tb, m, n, kk, a_off, lda, b_off, ldb, c_off, ldc,
                                                      &k->o->queue, &need);
     if (s != CLBlastSuccess) return s;
-    if (need > k->gemm_tmp_bytes) {
-        ocl_release(k->o, &k->gemm_tmp);
-        k->gemm_tmp_bytes = 0;
-        if ((*st = ocl_alloc(k->o, need, &k->gemm_tmp, "GEMM scratch"))) return CLBlastSuccess;
-        k->gemm_tmp_bytes = need;
-    }
+    if ((*st = gemm_scratch(k, need))) return CLBlastSuccess;
     if (need)
         return CLBlastSgemmWithTempBuffer(lay, ta, tb, m, n, kk, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off,
                                           ldc, &k->o->queue, e, k->gemm_tmp);
@@ -487,9 +508,64 @@ static cl_mem sub_buffer(ops *k, cl_mem buf, size_t off_floats, size_t floats)
     return e == CL_SUCCESS ? sub : NULL;
 }
 
-clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C)
+int ops_gemm_small(const ops *k, const ops_fm *L) { return L->rows <= k->small_tokens && L->tp <= L->ch; }
+
+#define SG_TT 64 /* as cl/gemm.cl's defaults */
+#define SG_RT 2
+#define SG_KB 32
+
+/* cl/gemm.cl on one chunk. Work-groups of 16 output features, or of 8 when that leaves fewer
+   than two per compute unit (N = 768 over one token tile: 48 groups on a 132-unit GPU). A
+   long K (MLP's second product, 3072) is split into parts of about 768, summed by
+   gemm_fm_reduce in a fixed order: a work-group walks its K one tile after another, so K
+   sets its latency. */
+static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,
+                                float beta, cl_mem C)
+{
+    const size_t tiles = ((size_t)L->tp + SG_TT - 1) / SG_TT;
+    const int narrow = tiles * ((N + 15) / 16) < 2 * (size_t)k->o->info.compute_units;
+    const int nf = narrow ? 8 : 16, rf = narrow ? 2 : 4;
+    const size_t parts = K > 1024 ? (K + 767) / 768 : 1;
+    const size_t kpart = (K + parts - 1) / parts;
+    const cl_int n = (cl_int)N, kd = (cl_int)K, tp = L->tp, kp = (cl_int)((kpart + SG_KB - 1) / SG_KB * SG_KB);
+    cl_kernel *kern = &k->gemm_small[k->w_t != 0][w_half != 0][narrow];
+    clipcl_status st;
+    if (!*kern) {
+        char opts[112];
+        snprintf(opts, sizeof opts, "-DW_T=%d -DW_HALF=%d -DSG_NF=%d -DSG_RF=%d -DSG_TT=%d -DSG_RT=%d -DSG_KB=%d",
+                 k->w_t != 0, w_half != 0, nf, rf, SG_TT, SG_RT, SG_KB);
+        if ((st = ocl_kernel(k->o, "gemm", opts, "gemm_fm_small", kern))) return st;
+    }
+    if (parts > 1 && !k->gemm_reduce && (st = ocl_kernel(k->o, "gemm", "", "gemm_fm_reduce", &k->gemm_reduce)))
+        return st;
+    const size_t nc = N * (size_t)tp;
+    if (parts > 1 && (st = gemm_scratch(k, parts * nc * 4))) return st;
+    cl_mem out = parts > 1 ? k->gemm_tmp : C;
+    if ((st = ocl_setargs(*kern, "gemm_fm_small", 8, OCL_A(A), OCL_A(W), OCL_A(out), OCL_A(n), OCL_A(kd), OCL_A(tp),
+                          OCL_A(beta), OCL_A(kp))))
+        return st;
+    size_t local[3] = {SG_TT / SG_RT, (size_t)(nf / rf), 1};
+    size_t global[3] = {tiles * local[0], (N + nf - 1) / nf * local[1], parts};
+    double bytes = (w_half ? 2.0 : 4.0) * N * K + 4.0 * tp * (K + N * (beta != 0 ? 2 : 1));
+    cl_event *ev = prof_slot(k, CLIPCL_OP_GEMM, 2.0 * tp * N * K, bytes);
+    if (ev && parts > 1 && clEnqueueMarkerWithWaitList(k->o->queue, 0, NULL, &k->evs[k->n_evs - 1].start) != CL_SUCCESS)
+        k->evs[k->n_evs - 1].start = NULL;
+    if ((st = ocl_run(k->o, *kern, "gemm_fm_small", 3, global, local, parts > 1 ? NULL : ev)) || parts == 1) return st;
+    const cl_int total = (cl_int)nc, np = (cl_int)parts;
+    if ((st = ocl_setargs(k->gemm_reduce, "gemm_fm_reduce", 5, OCL_A(k->gemm_tmp), OCL_A(C), OCL_A(total), OCL_A(np),
+                          OCL_A(beta))))
+        return st;
+    size_t lr = 256, gr = nc;
+    return ocl_run(k->o, k->gemm_reduce, "gemm_fm_reduce", 1, &gr, &lr, ev);
+}
+
+clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half, float beta,
+                          cl_mem C)
 {
     if (!L->rows || !N) return CLIPCL_OK;
+    if (N > 0x7fffffff || K > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu", N, K);
+    if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, beta, C);
+    if (w_half) return err_set(CLIPCL_ERR_UNSUPPORTED, "ops_gemm_fm: fp16 weight for CLBlast (widen it first)");
     const size_t tp = (size_t)L->tp, ch = (size_t)L->ch;
     cl_event *ev = gemm_prof(k, tp, N, K, beta);
     CLBlastStatusCode s = CLBlastSuccess;

@@ -30,6 +30,9 @@ typedef struct ops {
     int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
     int w_t;      /* transformer GEMM weights are stored transposed, [in, out] (see ops_set_gemm) */
     int fm_chunk; /* tokens per feature-major chunk (0: one chunk) */
+    int small_tokens; /* ops_gemm_fm runs cl/gemm.cl over up to this many tokens (tuning's ClipclGemm) */
+    cl_kernel gemm_small[2][2][2]; /* cl/gemm.cl by [w_t][fp16 weight][narrow], made on first use */
+    cl_kernel gemm_reduce;
     size_t sub_align; /* bytes: sub-buffer origin alignment (0: no sub-buffers) */
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
@@ -150,7 +153,13 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
                           size_t b_off, float beta, cl_mem C, size_t c_off);
 /* C = A·Wᵀ + beta·C with A (K features) and C (N features) feature-major in layout L and W a
  * weight [N, K] (PyTorch's [out, in]), or its transpose [K, N] when k->w_t; padding tokens of
- * C get values nobody should read. One call per chunk of tokens; CLBlast's kernel reads the
- * operands in place. */
-clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C);
+ * C get values nobody should read. Few tokens (ops_gemm_small): one launch of cl/gemm.cl;
+ * else one CLBlast call per chunk of tokens, whose kernel reads the operands in place. */
+clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half, float beta,
+                          cl_mem C);
+/* Whether ops_gemm_fm runs clipcl's own kernel (cl/gemm.cl) for this layout: one chunk, at
+ * most k->small_tokens real tokens (set by tuning: ClipclGemm in host/tune.h; or
+ * $CLIPCL_GEMM_SMALL). Only then may its weight be fp16 (w_half); callers widen
+ * fp16 weights for CLBlast otherwise. */
+int ops_gemm_small(const ops *k, const ops_fm *L);
 #endif

@@ -6,7 +6,7 @@
  *   platform <platform name>
  *   device <device name>
  *   driver <driver version>
- *   kernel <Xgemm|XgemmDirect|GemmRoutine|Padtranspose> NAME=V ...   (each kernel at most once)
+ *   kernel <Xgemm|XgemmDirect|GemmRoutine|Padtranspose|ClipclGemm> NAME=V ...   (each at most once)
  *   note <free text>                                            (any number)
  *   end <FNV-1a 64 of all bytes before this line, 16 hex digits>
  * The platform, device and driver lines must equal the device's, so a driver upgrade
@@ -26,7 +26,8 @@
 
 /* ------------------------------------------------------------------ kernels and names */
 
-static const char *const kernel_names[TUNE_NKERNELS] = {"Xgemm", "XgemmDirect", "GemmRoutine", "Padtranspose"};
+static const char *const kernel_names[TUNE_NKERNELS] = {"Xgemm", "XgemmDirect", "GemmRoutine", "Padtranspose",
+                                                         "ClipclGemm"};
 /* CLBlast's own order (src/database/kernels/...): OverrideParameters needs every name. */
 static const char *const xgemm_names[] = {"GEMMK", "KREG", "KWG",  "KWI", "MDIMA", "MDIMC", "MWG",  "NDIMB",
                                           "NDIMC", "NWG",  "SA",   "SB",  "STRM",  "STRN",  "VWM",  "VWN"};
@@ -34,8 +35,10 @@ static const char *const direct_names[] = {"KWID", "MDIMAD", "MDIMCD", "NDIMBD",
                                            "PADA", "PADB",   "VWMD",   "VWND",   "WGD"};
 static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
 static const char *const padtra_names[] = {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"};
-static const char *const *const param_names[TUNE_NKERNELS] = {xgemm_names, direct_names, routine_names, padtra_names};
-static const int n_params[TUNE_NKERNELS] = {16, 10, 1, 3};
+static const char *const own_names[] = {"SMALL_TOKENS"};
+static const char *const *const param_names[TUNE_NKERNELS] = {xgemm_names, direct_names, routine_names, padtra_names,
+                                                              own_names};
+static const int n_params[TUNE_NKERNELS] = {16, 10, 1, 3, 1};
 
 enum { X_GEMMK, X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG, X_SA, X_SB, X_STRM, X_STRN,
        X_VWM, X_VWN };
@@ -82,6 +85,7 @@ const char *tune_clblast_default(int kernel)
     case TUNE_XGEMM_DIRECT: return "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16";
     case TUNE_GEMM_ROUTINE: return "XGEMM_MIN_INDIRECT_SIZE=896";
     case TUNE_PADTRANSPOSE: return "PADTRA_PAD=0 PADTRA_TILE=8 PADTRA_WPT=4";
+    case TUNE_OWN: return "SMALL_TOKENS=0"; /* not CLBlast's: what applies without a row or file */
     }
     return "";
 }
@@ -132,6 +136,10 @@ typedef struct tune_row {
 static const tune_row table[] = {
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Xgemm",
      "GEMMK=1 KREG=2 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
+    /* clipcl's own kernel for few tokens (cl/gemm.cl) is a GPU design: local-memory tiles and
+       barriers, which PoCL runs as loops over the work-items. ViT-B/32 batch 1 with it: 2.0 s
+       per image against 0.19 s with the row's Xgemm (2026-11-28, bench/NOTES.md). */
+    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "ClipclGemm", "SMALL_TOKENS=0"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
@@ -266,6 +274,9 @@ int tune_valid(int kernel, const size_t *v, const tune_limits *lim, char *why, s
         RULE(v[0] <= MAX_MIN_INDIRECT, "XGEMM_MIN_INDIRECT_SIZE must be at most %u", MAX_MIN_INDIRECT);
         return 0;
     case TUNE_PADTRANSPOSE: return valid_padtranspose(v, lim, why, cap);
+    case TUNE_OWN:
+        RULE(v[0] <= TUNE_SMALL_MAX, "SMALL_TOKENS must be at most %u", TUNE_SMALL_MAX);
+        return 0;
     }
     RULE(0, "unknown kernel");
 }
@@ -593,6 +604,7 @@ clipcl_status tune_override(ocl *o, int kernel, const size_t *v)
 {
     const int n = tune_nparams(kernel);
     if (!n) return err_set(CLIPCL_ERR_INVALID_ARG, "unknown CLBlast kernel %d", kernel);
+    if (kernel == TUNE_OWN) return CLIPCL_OK;
     CLBlastStatusCode s = CLBlastOverrideParameters(o->device, kernel_names[kernel], CLBlastPrecisionSingle, (size_t)n,
                                                     (const char **)param_names[kernel], v);
     if (s != CLBlastSuccess)
@@ -778,7 +790,7 @@ static void tie(int kernel, size_t *v)
 void tune_random(int kernel, uint64_t *rng, const tune_limits *lim, size_t *v)
 {
     const int n = tune_nparams(kernel);
-    if (kernel == TUNE_GEMM_ROUTINE) {
+    if (kernel == TUNE_GEMM_ROUTINE || kernel == TUNE_OWN) {
         v[0] = 64u << (rnd(rng) % 5);
         return;
     }
@@ -797,7 +809,7 @@ void tune_random(int kernel, uint64_t *rng, const tune_limits *lim, size_t *v)
 void tune_mutate(int kernel, uint64_t *rng, const tune_limits *lim, const size_t *from, size_t *v)
 {
     const int n = tune_nparams(kernel);
-    if (kernel == TUNE_GEMM_ROUTINE) {
+    if (kernel == TUNE_GEMM_ROUTINE || kernel == TUNE_OWN) {
         v[0] = rnd(rng) % 2 ? from[0] * 2 : from[0] / 2;
         if (v[0] > MAX_MIN_INDIRECT) v[0] = MAX_MIN_INDIRECT;
         return;

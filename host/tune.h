@@ -20,7 +20,10 @@
  *   GemmRoutine  XGEMM_MIN_INDIRECT_SIZE: direct when M*N*K < this value cubed
  *   Padtranspose the indirect GEMM's copies of an operand that must be transposed and padded
  *                (TransposePadMatrix, TransposeMatrix): left only in the row-major products (patch
- *                embedding, projections, ResNet) since the blocks went feature-major */
+ *                embedding, projections, ResNet) since the blocks went feature-major
+ * and one of clipcl's own, kept in the same sets and files but never given to CLBlast:
+ *   ClipclGemm   SMALL_TOKENS: the transformer blocks' products over at most this many tokens
+ *                run clipcl's kernel (cl/gemm.cl, ops_gemm_small) instead of CLBlast's */
 #ifndef CLIPCL_TUNE_H
 #define CLIPCL_TUNE_H
 
@@ -29,7 +32,8 @@
 
 #include "ocl.h"
 
-enum { TUNE_XGEMM = 0, TUNE_XGEMM_DIRECT = 1, TUNE_GEMM_ROUTINE = 2, TUNE_PADTRANSPOSE = 3, TUNE_NKERNELS = 4 };
+enum { TUNE_XGEMM = 0, TUNE_XGEMM_DIRECT = 1, TUNE_GEMM_ROUTINE = 2, TUNE_PADTRANSPOSE = 3, TUNE_OWN = 4, TUNE_NKERNELS = 5 };
+#define TUNE_SMALL_MAX 65536u /* bound on ClipclGemm's SMALL_TOKENS */
 #define TUNE_MAX_PARAMS 16
 #define TUNE_FILE_MAX (64u << 10) /* a tuning file is a few hundred bytes; more is not ours */
 
@@ -81,7 +85,8 @@ clipcl_status tune_file_read(const char *path, const clipcl_device_info *d, cons
  * through a temporary file renamed into place. */
 clipcl_status tune_file_write(const char *path, const clipcl_device_info *d, const tune_set *s, const char *notes);
 
-/* CLBlastOverrideParameters for one kernel (single precision) on o's device. */
+/* CLBlastOverrideParameters for one kernel (single precision) on o's device; nothing for
+ * TUNE_OWN, which the context applies itself (ctx.c). */
 clipcl_status tune_override(ocl *o, int kernel, const size_t *v);
 /* Applies the best known parameters for o's device (table, then file); never fails: what
  * cannot be applied is left at CLBlast's values. Called once per context creation. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "st.h"
 #include "testutil.h"
 
 static clipcl_context *ctx;
@@ -549,26 +550,44 @@ END_TEST
 
 START_TEST(test_gemm_fm)
 {
-    const int shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {33, 1, 64}, {100, 24, 48}, {13, 129, 257}, {300, 45, 70}};
-    const int saved_wt = K->w_t;
-    /* both call forms: the weight as stored (CLBlast's kernel 1) and transposed (kernel 0) */
+    /* K > 1024 splits cl/gemm.cl's K into parts (2 and 4 here) */
+    const int shapes[][3] = {{1, 5, 3},     {7, 33, 17},  {33, 1, 64},     {100, 24, 48},
+                             {13, 129, 257}, {300, 45, 70}, {50, 40, 1100}, {9, 20, 2600}};
+    const int saved_wt = K->w_t, saved_small = K->small_tokens;
+    /* path 0: CLBlast (small_tokens 0); 1: cl/gemm.cl wherever one chunk allows; 2: the same
+       with fp16 weights. Both weight forms: as stored (CLBlast's kernel 1) and transposed. */
+    for (int path = 0; path < 3; path++)
     for (int wt = 0; wt < 2; wt++)
     for (int cfg = 0; cfg < N_FM_CFGS; cfg++)
         for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
             int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
             float beta = (float)((si + cfg) % 2);
             ops_fm L = fm_layout(cfg, M);
-            size_t nc = (size_t)L.tp * N;
-            float *a = rnd((size_t)M * Kd, 80 + si, -1, 1), *w = rnd((size_t)N * Kd, 81, -1, 1),
+            const int half = path == 2;
+            K->small_tokens = path ? 65536 : 0;
+            if (half && !ops_gemm_small(K, &L)) continue; /* fp16 weights only reach cl/gemm.cl */
+            size_t nc = (size_t)L.tp * N, nw = (size_t)N * Kd;
+            float *a = rnd((size_t)M * Kd, 80 + si, -1, 1), *w = rnd(nw, 81, -1, 1),
                   *c0 = rnd((size_t)M * N, 82, -1, 1), *af = to_fm(a, Kd, &L, 5.0f), *cf0 = to_fm(c0, N, &L, 55.0f);
-            float *wtr = malloc((size_t)N * Kd * sizeof *wtr);
+            uint16_t *wh = malloc(nw * sizeof *wh);
+            for (size_t i = 0; i < nw; i++) {
+                wh[i] = st_f32_to_f16(w[i]);
+                if (half) w[i] = st_f16_to_f32(wh[i]); /* the reference uses what the device reads */
+            }
+            float *wtr = malloc(nw * sizeof *wtr);
+            uint16_t *whtr = malloc(nw * sizeof *whtr);
             for (int j = 0; j < N; j++)
-                for (int q = 0; q < Kd; q++) wtr[(size_t)q * N + j] = w[(size_t)j * Kd + q];
-            cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(wt ? wtr : w, (size_t)N * Kd * 4),
-                   dc = dev(cf0, nc * 4);
+                for (int q = 0; q < Kd; q++) {
+                    wtr[(size_t)q * N + j] = w[(size_t)j * Kd + q];
+                    whtr[(size_t)q * N + j] = wh[(size_t)j * Kd + q];
+                }
+            const void *wsrc = half ? (const void *)(wt ? whtr : wh) : (const void *)(wt ? wtr : w);
+            cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(wsrc, nw * (half ? 2 : 4)), dc = dev(cf0, nc * 4);
             K->w_t = wt;
-            clipcl_status st = ops_gemm_fm(K, &L, N, Kd, da, dw, beta, dc);
+            const int ours = ops_gemm_small(K, &L);
+            clipcl_status st = ops_gemm_fm(K, &L, N, Kd, da, dw, half, beta, dc);
             K->w_t = saved_wt;
+            K->small_tokens = saved_small;
             ck_assert_msg(st == CLIPCL_OK, "ops_gemm_fm: %s", clipcl_errmsg());
             float *cf = get(dc, nc), *got = from_fm(cf, N, &L);
             double *want = malloc((size_t)M * N * sizeof *want);
@@ -578,13 +597,30 @@ START_TEST(test_gemm_fm)
                     for (int k = 0; k < Kd; k++) sum += (double)a[(size_t)t * Kd + k] * w[(size_t)j * Kd + k];
                     want[(size_t)t * N + j] = sum + beta * c0[(size_t)t * N + j];
                 }
-            char what[112];
-            snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d, weight %s", M, N, Kd, beta, L.ch,
-                     L.tp, wt ? "transposed" : "as stored");
+            char what[128];
+            snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d, weight %s%s, %s", M, N, Kd, beta,
+                     L.ch, L.tp, wt ? "transposed" : "as stored", half ? " fp16" : "",
+                     ours ? "cl/gemm.cl" : "CLBlast");
             check_close(got, want, (size_t)M * N, 1e-5, what);
-            free(a), free(w), free(wtr), free(c0), free(af), free(cf0), free(cf), free(got), free(want);
+            free(a), free(w), free(wtr), free(wh), free(whtr), free(c0), free(af), free(cf0), free(cf), free(got),
+                free(want);
             ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &dc);
         }
+}
+END_TEST
+
+/* Without a kernel that reads them, fp16 weights are refused rather than read as floats. */
+START_TEST(test_gemm_fm_half_refused)
+{
+    const int saved_small = K->small_tokens;
+    K->small_tokens = 0;
+    ops_fm L = ops_fm_layout(K, 5);
+    cl_mem a = dev(NULL, (size_t)L.tp * 8 * 4), w = dev(NULL, 8 * 8 * 2), c = dev(NULL, (size_t)L.tp * 8 * 4);
+    clipcl_status st = ops_gemm_fm(K, &L, 8, 8, a, w, 1, 0.0f, c);
+    K->small_tokens = saved_small;
+    ck_assert_int_eq(st, CLIPCL_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(clipcl_errmsg(), "fp16"), "%s", clipcl_errmsg());
+    ocl_release(O, &a), ocl_release(O, &w), ocl_release(O, &c);
 }
 END_TEST
 
@@ -610,6 +646,7 @@ int main(void)
     tcase_add_test(tc, test_bias_act_fm);
     tcase_add_test(tc, test_gather_fm);
     tcase_add_test(tc, test_gemm_fm);
+    tcase_add_test(tc, test_gemm_fm_half_refused);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

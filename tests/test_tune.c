@@ -177,6 +177,7 @@ static tune_set sample_set(void)
                   s.v[TUNE_XGEMM_DIRECT]));
     s.v[TUNE_GEMM_ROUTINE][0] = 333;
     OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=1 PADTRA_TILE=4 PADTRA_WPT=2", s.v[TUNE_PADTRANSPOSE]));
+    s.v[TUNE_OWN][0] = 64;
     for (int k = 0; k < TUNE_NKERNELS; k++) s.have[k] = 1;
     return s;
 }
@@ -230,8 +231,11 @@ START_TEST(test_file_applied)
     clipcl_device_info info = ctx->cl.info;
     clipcl_context_free(ctx);
     OK(tune_file_write(path, &info, &s, "test"));
+    unsetenv("CLIPCL_GEMM_SMALL");
     ctx = tu_context();
     ck_assert_int_eq(tune_status(&ctx->cl, desc, sizeof desc), 2);
+    /* clipcl's own part of the set reaches the context, not CLBlast */
+    ck_assert_int_eq(ctx->k.small_tokens, 64);
     ck_assert_msg(strstr(desc, path) != NULL, "%s", desc);
     char preview[700];
     ck_assert_int_eq(tune_preview(&ctx->cl.info, preview, sizeof preview), 2);
@@ -239,6 +243,12 @@ START_TEST(test_file_applied)
     tune_applied(&ctx->cl, &got);
     ck_assert(set_equal(&s, &got));
     clipcl_context_free(ctx);
+    /* the variable wins over the file */
+    setenv("CLIPCL_GEMM_SMALL", "7", 1);
+    ctx = tu_context();
+    ck_assert_int_eq(ctx->k.small_tokens, 7);
+    clipcl_context_free(ctx);
+    unsetenv("CLIPCL_GEMM_SMALL");
     /* CLIPCL_TUNING=0 applies nothing */
     setenv("CLIPCL_TUNING", "0", 1);
     ctx = tu_context();
@@ -246,6 +256,7 @@ START_TEST(test_file_applied)
     ck_assert_int_eq(tune_preview(&ctx->cl.info, NULL, 0), 0);
     tune_applied(&ctx->cl, &got);
     for (int k = 0; k < TUNE_NKERNELS; k++) ck_assert(!got.have[k]);
+    ck_assert_int_eq(ctx->k.small_tokens, 0);
     clipcl_context_free(ctx);
     unsetenv("CLIPCL_TUNING");
 }
@@ -390,6 +401,12 @@ START_TEST(test_parse_and_check)
     OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=0 PADTRA_TILE=8 PADTRA_WPT=17", v));
     ck_assert_int_eq(tune_valid(TUNE_PADTRANSPOSE, v, NULL, why, sizeof why), -1);
     ck_assert_int_eq(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=0 PADTRA_TILE=8", v), CLIPCL_ERR_FORMAT);
+    /* clipcl's own kernel: a token count, bounded */
+    OK(tune_parse(TUNE_OWN, "SMALL_TOKENS=65536", v));
+    ck_assert(!tune_valid(TUNE_OWN, v, NULL, why, sizeof why));
+    OK(tune_parse(TUNE_OWN, "SMALL_TOKENS=65537", v));
+    ck_assert_int_eq(tune_valid(TUNE_OWN, v, NULL, why, sizeof why), -1);
+    ck_assert_int_eq(tune_kernel_index("ClipclGemm"), TUNE_OWN);
     /* the table: PoCL CPUs get a complete row, other devices nothing */
     clipcl_device_info d = pocl_cpu();
     tune_set s;

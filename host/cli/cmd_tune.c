@@ -207,7 +207,7 @@ static int worker_setup(worker_state *w)
 static clipcl_status worker_gemm(worker_state *w, const wshape *s, const ops_fm *L)
 {
     ops *k = &w->ctx->k;
-    if (s->fm) return ops_gemm_fm(k, L, s->N, s->K, w->A, k->w_t ? w->Bt : w->B, s->beta, w->C);
+    if (s->fm) return ops_gemm_fm(k, L, s->N, s->K, w->A, k->w_t ? w->Bt : w->B, 0, s->beta, w->C);
     return ops_gemm_nt(k, s->M, s->N, s->K, 1.0f, w->A, 0, w->B, 0, s->beta, w->C, 0);
 }
 
@@ -361,6 +361,8 @@ static int worker_run(char *spec)
        candidate's Xgemm, as they will in every context once the candidate is applied */
     ops_set_gemm(&w.ctx->k, (int)tune_get(&set, TUNE_XGEMM, "GEMMK"), (int)tune_get(&set, TUNE_XGEMM, "MWG"),
                  (int)tune_get(&set, TUNE_XGEMM, "NWG"));
+    /* clipcl's own kernel only where the candidate says so ($CLIPCL_GEMM_SMALL is ignored) */
+    w.ctx->k.small_tokens = set.have[TUNE_OWN] ? (int)set.v[TUNE_OWN][0] : 0;
     if ((rc = worker_setup(&w))) goto done;
     double sum = 0;
     rc = 1;
@@ -1080,6 +1082,42 @@ int cmd_tune(int argc, char **argv)
     }
     fin.v[TUNE_GEMM_ROUTINE][0] = best_s;
     fin.have[TUNE_GEMM_ROUTINE] = 1;
+    /* clipcl's own kernel (cl/gemm.cl) on every block product it can take (one chunk of
+       tokens), then used up to the token count that gives the least cost */
+    double mixed[MAX_SHAPES];
+    for (int j = 0; j < t->n; j++) {
+        double mnk = (double)t->s[j].M * t->s[j].N * t->s[j].K;
+        mixed[j] = dir.total < INFINITY && mnk < (double)best_s * best_s * best_s ? dir.t[j] : ind.t[j];
+    }
+    tune_set own_set = fin;
+    own_set.have[TUNE_OWN] = 1;
+    own_set.v[TUNE_OWN][0] = TUNE_SMALL_MAX;
+    cand own;
+    memset(&own, 0, sizeof own);
+    size_t small = 0;
+    if (!o.quiet) fprintf(stderr, "[%4.0fs] clipcl's own kernel for few tokens\n", cli_now() - t->t0);
+    if (evaluate(t, &own, &own_set, INFINITY, 0, why, sizeof why) == 0) {
+        double best_cost = weighted(t, mixed);
+        for (int i = 0; i < t->n; i++) {
+            if (!t->s[i].fm) continue;
+            double cost = 0;
+            for (int j = 0; j < t->n; j++)
+                cost += t->s[j].weight * (t->s[j].fm && t->s[j].M <= t->s[i].M ? own.t[j] : mixed[j]);
+            if (cost < best_cost || (cost == best_cost && t->s[i].M < small)) best_cost = cost, small = t->s[i].M;
+        }
+        if (!o.quiet) {
+            for (int j = 0; j < t->n; j++)
+                if (t->s[j].fm && own.t[j] > 0 && mixed[j] > 0)
+                    fprintf(stderr, "        %-18s %7.1f GFLOP/s (CLBlast: %.1f)\n", t->s[j].what,
+                            flops(&t->s[j]) / own.t[j] * 1e-9, flops(&t->s[j]) / mixed[j] * 1e-9);
+            fprintf(stderr, "[%4.0fs] clipcl's own kernel: %s\n", cli_now() - t->t0,
+                    small ? "used up to the tokens below" : "not faster, not used");
+        }
+    } else if (!o.quiet) {
+        fprintf(stderr, "[%4.0fs] clipcl's own kernel rejected: %s\n", cli_now() - t->t0, why);
+    }
+    fin.v[TUNE_OWN][0] = small;
+    fin.have[TUNE_OWN] = 1;
     /* the combination is a new program: check it on every shape and other batch sizes */
     cand after;
     memset(&after, 0, sizeof after);
@@ -1129,7 +1167,9 @@ int cmd_tune(int argc, char **argv)
         snprintf(mnk, sizeof mnk, "%zux%zux%zu", s->M, s->N, s->K);
         printf("%-18s %-16s %6.2f %8.1f %8.1f  %s\n", s->what, mnk, s->calls, flops(s) / s->before * 1e-9,
                flops(s) / s->after * 1e-9,
-               (double)s->M * s->N * s->K < (double)best_s * best_s * best_s ? "direct" : "indirect");
+               s->fm && fin.v[TUNE_OWN][0] && s->M <= fin.v[TUNE_OWN][0]                  ? "clipcl"
+               : (double)s->M * s->N * s->K < (double)best_s * best_s * best_s ? "direct"
+                                                                               : "indirect");
     }
     for (int b = 0; b < n_sizes; b++) {
         double pb = per_item(t, before.t, sizes[b]), pa = per_item(t, after.t, sizes[b]);

@@ -1,0 +1,145 @@
+/* gemm.cl — clipcl's own GEMM for the transformer blocks' products over few tokens.
+ *
+ * CLBlast takes every large product. Over few tokens (a batch of one: 50 image or up to 77
+ * text tokens) a product is a handful of MFLOP and CLBlast's kernels leave most of a big GPU
+ * idle: on an H200 its direct kernel took 69 µs for 50×2304×768 (2.5 TFLOP/s), 50 such
+ * calls per image (bench/NOTES.md). This kernel spreads the output features over many small
+ * work-groups, reads fp16 weights directly (no widening pass) and is launched without any
+ * host-side bookkeeping. It is used only where `clipcl tune` or the device's built-in row
+ * found it faster (ops_gemm_fm, k->small_tokens).
+ *
+ * C = W · A + beta · C on one feature-major chunk (cl/fm.cl): A [K][Tp], C [N][Tp] (tokens
+ * contiguous), W the weight as stored [N][K] or, with W_T, transposed [K][N] (the form the
+ * model keeps for CLBlast's GEMMK=0 kernel); with W_HALF its elements are halves.
+ *
+ * A work-group computes SG_NF features × SG_TT tokens through local-memory tiles of SG_KB
+ * along K; each work-item keeps SG_RF features × SG_RT tokens in registers. Its tokens are
+ * SG_TT / SG_RT apart, so that neighbouring work-items read neighbouring local words and
+ * write neighbouring tokens; its features are neighbours read as one broadcast word each.
+ * Launch: global (ceil(Tp / SG_TT) * SG_TX, ceil(N / SG_NF) * SG_FY, parts), local (SG_TX,
+ * SG_FY, 1); SG_KB * SG_TT and SG_KB * SG_NF must be multiples of SG_TX * SG_FY. */
+#ifndef SG_TT
+#define SG_TT 64 /* tokens per work-group */
+#endif
+#ifndef SG_NF
+#define SG_NF 16 /* output features per work-group */
+#endif
+#ifndef SG_KB
+#define SG_KB 32 /* K per local-memory tile */
+#endif
+#ifndef SG_RT
+#define SG_RT 2 /* tokens per work-item (divides SG_TT) */
+#endif
+#ifndef SG_RF
+#define SG_RF 4 /* features per work-item (divides SG_NF) */
+#endif
+#ifndef W_T
+#define W_T 0
+#endif
+#ifndef W_HALF
+#define W_HALF 0
+#endif
+
+#define SG_TX (SG_TT / SG_RT)
+#define SG_FY (SG_NF / SG_RF)
+#define SG_WG (SG_TX * SG_FY)
+
+#if W_HALF
+#define WLOAD(i) vload_half((i), W)
+typedef __global const half *wptr;
+#else
+#define WLOAD(i) (W[i])
+typedef __global const float *wptr;
+#endif
+
+#define SG_LA (SG_KB * SG_TT / SG_WG) /* A-tile elements each work-item loads */
+#define SG_LW (SG_KB * SG_NF / SG_WG) /* W-tile elements each work-item loads (>= 1) */
+
+/* The next tiles go into registers before the current ones are multiplied, so that their
+ * global latency overlaps the arithmetic (a product over few tokens has about one
+ * work-group per compute unit: nothing else would hide it). */
+static inline void sg_fetch(__global const float *A, wptr W, int N, int K, int Tp, int k0, int kend, int t0, int n0,
+                            int lid, float *pa, float *pw)
+{
+    for (int i = 0; i < SG_LA; i++) {
+        const int e = lid + i * SG_WG, kk = e / SG_TT, t = e % SG_TT;
+        pa[i] = k0 + kk < kend && t0 + t < Tp ? A[(size_t)(k0 + kk) * Tp + t0 + t] : 0.0f;
+    }
+    for (int i = 0; i < SG_LW; i++) {
+        const int e = lid + i * SG_WG;
+#if W_T
+        const int kk = e / SG_NF, f = e % SG_NF;
+        pw[i] = k0 + kk < kend && n0 + f < N ? WLOAD((size_t)(k0 + kk) * N + n0 + f) : 0.0f;
+#else
+        const int f = e / SG_KB, kk = e % SG_KB;
+        pw[i] = k0 + kk < kend && n0 + f < N ? WLOAD((size_t)(n0 + f) * K + k0 + kk) : 0.0f;
+#endif
+    }
+}
+
+/* Work-group (x, y, z) takes tokens from x * SG_TT, features from y * SG_NF and K from
+ * z * kpart (split K: more work-groups for the long products; then C is a scratch of
+ * [parts][N][Tp] partial sums that gemm_fm_reduce adds up, and beta is not used). */
+__kernel __attribute__((reqd_work_group_size(SG_TX, SG_FY, 1)))
+void gemm_fm_small(__global const float *A, wptr W, __global float *C, const int N, const int K, const int Tp,
+                   const float beta, const int kpart)
+{
+    __local float As[SG_KB][SG_TT];
+    __local float Ws[SG_KB][SG_NF];
+    const int tx = get_local_id(0), fy = get_local_id(1), lid = fy * SG_TX + tx;
+    const int t0 = get_group_id(0) * SG_TT, n0 = get_group_id(1) * SG_NF;
+    const int kbeg = get_group_id(2) * kpart, kend = min(K, kbeg + kpart);
+    const int split = get_num_groups(2) > 1;
+    float acc[SG_RF][SG_RT], pa[SG_LA], pw[SG_LW];
+    for (int r = 0; r < SG_RF; r++)
+        for (int c = 0; c < SG_RT; c++) acc[r][c] = 0.0f;
+
+    sg_fetch(A, W, N, K, Tp, kbeg, kend, t0, n0, lid, pa, pw);
+    for (int k0 = kbeg; k0 < kend; k0 += SG_KB) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = 0; i < SG_LA; i++) {
+            const int e = lid + i * SG_WG;
+            As[e / SG_TT][e % SG_TT] = pa[i];
+        }
+        for (int i = 0; i < SG_LW; i++) {
+            const int e = lid + i * SG_WG;
+#if W_T
+            Ws[e / SG_NF][e % SG_NF] = pw[i];
+#else
+            Ws[e % SG_KB][e / SG_KB] = pw[i];
+#endif
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (k0 + SG_KB < kend) sg_fetch(A, W, N, K, Tp, k0 + SG_KB, kend, t0, n0, lid, pa, pw);
+        for (int kk = 0; kk < SG_KB; kk++) {
+            float a[SG_RT], w[SG_RF];
+            for (int c = 0; c < SG_RT; c++) a[c] = As[kk][tx + c * SG_TX];
+            for (int r = 0; r < SG_RF; r++) w[r] = Ws[kk][fy * SG_RF + r];
+            for (int r = 0; r < SG_RF; r++)
+                for (int c = 0; c < SG_RT; c++) acc[r][c] += w[r] * a[c];
+        }
+    }
+    __global float *out = C + (split ? (size_t)get_group_id(2) * N * Tp : 0);
+    for (int r = 0; r < SG_RF; r++) {
+        const int n = n0 + fy * SG_RF + r;
+        if (n >= N) break;
+        for (int c = 0; c < SG_RT; c++) {
+            const int t = t0 + tx + c * SG_TX;
+            if (t >= Tp) continue;
+            __global float *p = out + (size_t)n * Tp + t;
+            *p = !split && beta != 0.0f ? acc[r][c] + beta * *p : acc[r][c];
+        }
+    }
+}
+
+/* C = beta * C + the sum of the parts' partial products P [parts][n], in order (the same
+ * result on every run). Launch: global n. */
+__kernel void gemm_fm_reduce(__global const float *P, __global float *C, const int n, const int parts,
+                             const float beta)
+{
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    float s = P[i];
+    for (int p = 1; p < parts; p++) s += P[(size_t)p * n + i];
+    C[i] = beta != 0.0f ? s + beta * C[i] : s;
+}
