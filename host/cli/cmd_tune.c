@@ -21,8 +21,10 @@
  * The search has four phases: the indirect kernel (Xgemm, every product forced indirect),
  * its transposing copies (Padtranspose, with that Xgemm), the direct kernel (XgemmDirect,
  * every product forced direct), then the direct/indirect
- * threshold chosen from the two winners' per-shape times, and a final check of the
- * combination on the model's shapes plus other batch sizes. */
+ * threshold chosen from the two winners' per-shape times, clipcl's own kernel for few tokens
+ * (cl/gemm.cl) timed on every feature-major product and kept up to the token count where it
+ * wins (ClipclGemm SMALL_TOKENS), and a final check of the combination on the model's shapes
+ * plus other batch sizes. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -68,7 +70,8 @@ static void help(FILE *f)
             "Searches CLBlast's SGEMM kernel parameters (Xgemm, the copies it transposes its operands\n"
             "with, XgemmDirect, and the size where CLBlast switches between the two GEMMs) for one\n"
             "OpenCL device, at the matrix shapes the model's encoders multiply at batch 1 and at\n"
-            "--batch (default 8), and stores the fastest combination in the device's tuning file\n"
+            "--batch (default 8), then up to how many tokens clipcl's own GEMM for small products\n"
+            "beats them, and stores the fastest combination in the device's tuning file\n"
             "(each batch size counts as its GEMM time relative to CLBlast's own parameters); every\n"
             "later clipcl run on that device applies it. Each candidate's result is checked against\n"
             "a double-precision reference; wrong or failing ones are rejected.\n"
