@@ -843,7 +843,10 @@ static int show(const char *device)
     printf("applied  %s\n", desc);
     for (int k = 0; k < TUNE_NKERNELS; k++) {
         char p[512];
-        if (applied.have[k]) tune_format(k, applied.v[k], p, sizeof p);
+        if (k == TUNE_OWN) /* what the context uses, $CLIPCL_GEMM_SMALL included */
+            snprintf(p, sizeof p, "SMALL_TOKENS=%d%s", ctx->k.small_tokens,
+                     getenv("CLIPCL_GEMM_SMALL") ? " ($CLIPCL_GEMM_SMALL)" : applied.have[k] ? "" : " (off)");
+        else if (applied.have[k]) tune_format(k, applied.v[k], p, sizeof p);
         else snprintf(p, sizeof p, "(CLBlast's own)");
         printf("  %-12s %s\n", tune_kernel_name(k), p);
     }
@@ -1180,7 +1183,8 @@ int cmd_tune(int argc, char **argv)
                pb / pa);
     }
     for (int k = 0; k < TUNE_NKERNELS; k++) {
-        char p[512] = "(CLBlast's own)";
+        char p[512];
+        snprintf(p, sizeof p, "%s", k == TUNE_OWN ? "SMALL_TOKENS=0 (off)" : "(CLBlast's own)");
         if (fin.have[k]) tune_format(k, fin.v[k], p, sizeof p);
         printf("  %-12s %s\n", tune_kernel_name(k), p);
     }
