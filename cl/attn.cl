@@ -41,25 +41,48 @@ static inline size_t fm_at(int t, int f, int F, int CH, int Tp)
 }
 
 #if ATT_LOCAL
+/* Head dimensions in vectors of four where they divide (every CLIP model's: 64, 80, 88, 104):
+ * a score is then four independent multiply-add chains, and every local-memory read feeds
+ * four of them. Each tile row gets one vector of padding: the tile is filled along keys
+ * (coalesced reads of the feature-major input), and unpadded rows would put all of a fill's
+ * writes in one bank. */
+#if HEAD_DIM % 4 == 0
+#define AV 4
+typedef float4 avec;
+#define AV_SUM(v) (((v).x + (v).y) + ((v).z + (v).w))
+#define AV_MAKE(f, d) ((float4)(f(d), f((d) + 1), f((d) + 2), f((d) + 3)))
+#define AV_STORE(f, v, d) (f(d, (v).x), f((d) + 1, (v).y), f((d) + 2, (v).z), f((d) + 3, (v).w))
+#else
+#define AV 1
+typedef float avec;
+#define AV_SUM(v) (v)
+#define AV_MAKE(f, d) f(d)
+#define AV_STORE(f, v, d) f(d, v)
+#endif
+#define HDV (HEAD_DIM / AV)
+#define ROWV (HDV + 1) /* vectors per tile row */
+
 __kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
 void attention(__global const float *qkv, __global const float *bias, __global float *out,
                const int T, const int heads, const float scale, const int causal, const int CH, const int Tp)
 {
-    /* one float of padding per row: the tile is filled along keys (coalesced reads of the
-       feature-major input), so rows of HEAD_DIM would put every write in one bank */
-    __local float Ks[ATT_KT][HEAD_DIM + 1];
-    __local float Vs[ATT_KT][HEAD_DIM + 1];
+    __local avec Ks[ATT_KT][ROWV];
+    __local avec Vs[ATT_KT][ROWV];
+    __local float *ksf = (__local float *)Ks, *vsf = (__local float *)Vs;
     const int W = heads * HEAD_DIM, W3 = 3 * W;
     const int qi = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
     const int lid = get_local_id(0);
     const int tb = b * T; /* the item's first token */
     const int hoff = h * HEAD_DIM;
     const int active = qi < T;
+    const size_t qrow = fm_at(tb + (active ? qi : 0), 0, W3, CH, Tp), qw = fm_w(tb + (active ? qi : 0), CH, Tp);
 
-    float q[HEAD_DIM], acc[HEAD_DIM], sc[ATT_KT];
-    for (int d = 0; d < HEAD_DIM; d++) {
-        q[d] = active ? (qkv[fm_at(tb + qi, hoff + d, W3, CH, Tp)] + bias[hoff + d]) * scale : 0.0f;
-        acc[d] = 0.0f;
+#define LOAD_Q(d) (active ? (qkv[qrow + (size_t)(hoff + (d)) * qw] + bias[hoff + (d)]) * scale : 0.0f)
+    avec q[HDV], acc[HDV];
+    float sc[ATT_KT];
+    for (int c = 0; c < HDV; c++) {
+        q[c] = AV_MAKE(LOAD_Q, c * AV);
+        acc[c] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
     /* With the causal mask no query of this group looks past its last query. */
@@ -72,8 +95,8 @@ void attention(__global const float *qkv, __global const float *bias, __global f
         for (int e = lid; e < nk * HEAD_DIM; e += ATT_WG) {
             const int j = e % nk, d = e / nk;
             const size_t r = fm_at(tb + k0 + j, 0, W3, CH, Tp), w = fm_w(tb + k0 + j, CH, Tp);
-            Ks[j][d] = qkv[r + (W + hoff + d) * w] + bias[W + hoff + d];
-            Vs[j][d] = qkv[r + (2 * W + hoff + d) * w] + bias[2 * W + hoff + d];
+            ksf[j * ROWV * AV + d] = qkv[r + (W + hoff + d) * w] + bias[W + hoff + d];
+            vsf[j * ROWV * AV + d] = qkv[r + (2 * W + hoff + d) * w] + bias[2 * W + hoff + d];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         int jn = nk;
@@ -81,28 +104,27 @@ void attention(__global const float *qkv, __global const float *bias, __global f
         if (!active || jn <= 0) continue;
         float tmax = -INFINITY;
         for (int j = 0; j < jn; j++) {
-            /* four partial sums: a work-item's keys are a serial chain, and with few
-               work-groups (batch 1: 24 of them for ViT-B/32) nothing hides its latency */
-            float s4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            for (int d = 0; d < HEAD_DIM; d++) s4[d & 3] += q[d] * Ks[j][d];
-            const float s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-            sc[j] = s;
-            tmax = fmax(tmax, s);
+            avec s = 0.0f;
+            for (int c = 0; c < HDV; c++) s += q[c] * Ks[j][c];
+            sc[j] = AV_SUM(s);
+            tmax = fmax(tmax, sc[j]);
         }
         const float mnew = fmax(m, tmax);
         const float corr = exp(m - mnew); /* exp(-inf) = 0 on the first tile */
         l *= corr;
-        for (int d = 0; d < HEAD_DIM; d++) acc[d] *= corr;
+        for (int c = 0; c < HDV; c++) acc[c] *= corr;
         for (int j = 0; j < jn; j++) {
             const float p = exp(sc[j] - mnew);
             l += p;
-            for (int d = 0; d < HEAD_DIM; d++) acc[d] += p * Vs[j][d];
+            for (int c = 0; c < HDV; c++) acc[c] += p * Vs[j][c];
         }
         m = mnew;
     }
     if (!active) return;
     const float inv = 1.0f / l;
-    for (int d = 0; d < HEAD_DIM; d++) out[fm_at(tb + qi, hoff + d, W, CH, Tp)] = acc[d] * inv;
+    const size_t orow = fm_at(tb + qi, 0, W, CH, Tp), ow = fm_w(tb + qi, CH, Tp);
+#define STORE_O(d, v) (out[orow + (size_t)(hoff + (d)) * ow] = (v) * inv)
+    for (int c = 0; c < HDV; c++) AV_STORE(STORE_O, acc[c], c * AV);
 }
 #else /* !ATT_LOCAL */
 

@@ -359,9 +359,10 @@ clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
 clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, ops_attn *out)
 {
     char opts[128];
-    /* Keys per tile: each of the two local tiles (rows of head_dim + 1 floats) within 16 KB,
-       so that devices with 32 KB of local memory run every head size. */
-    int kt = 4096 / (head_dim + 1);
+    /* Keys per tile: each of the two local tiles within 16 KB, so that devices with 32 KB of
+       local memory run every head size. Rows are padded by one float4 where head_dim is a
+       multiple of 4, else by one float (cl/attn.cl). */
+    int kt = 4096 / (head_dim + (head_dim % 4 ? 1 : 4));
     if (kt > 32) kt = 32;
     if (kt < 1) kt = 1;
     out->head_dim = head_dim;
@@ -539,6 +540,7 @@ static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_
     if (parts > 1 && !k->gemm_reduce && (st = ocl_kernel(k->o, "gemm", "", "gemm_fm_reduce", &k->gemm_reduce)))
         return st;
     const size_t nc = N * (size_t)tp;
+    if (nc > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM over %d tokens x %zu features", tp, N);
     if (parts > 1 && (st = gemm_scratch(k, parts * nc * 4))) return st;
     cl_mem out = parts > 1 ? k->gemm_tmp : C;
     if ((st = ocl_setargs(*kern, "gemm_fm_small", 8, OCL_A(A), OCL_A(W), OCL_A(out), OCL_A(n), OCL_A(kd), OCL_A(tp),
