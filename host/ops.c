@@ -548,10 +548,7 @@ static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_
         return st;
     size_t local[3] = {SG_TT / SG_RT, (size_t)(nf / rf), 1};
     size_t global[3] = {tiles * local[0], (N + nf - 1) / nf * local[1], parts};
-    double bytes = (w_half ? 2.0 : 4.0) * N * K + 4.0 * tp * (K + N * (beta != 0 ? 2 : 1));
-    cl_event *ev = prof_slot(k, CLIPCL_OP_GEMM, 2.0 * tp * N * K, bytes);
-    if (ev && parts > 1 && clEnqueueMarkerWithWaitList(k->o->queue, 0, NULL, &k->evs[k->n_evs - 1].start) != CL_SUCCESS)
-        k->evs[k->n_evs - 1].start = NULL;
+    cl_event *ev = gemm_prof(k, (size_t)tp, N, K, beta);
     if ((st = ocl_run(k->o, *kern, "gemm_fm_small", 3, global, local, parts > 1 ? NULL : ev)) || parts == 1) return st;
     const cl_int total = (cl_int)nc, np = (cl_int)parts;
     if ((st = ocl_setargs(k->gemm_reduce, "gemm_fm_reduce", 5, OCL_A(k->gemm_tmp), OCL_A(C), OCL_A(total), OCL_A(np),
