@@ -22,6 +22,9 @@
 #ifndef FM_WG_CPU
 #define FM_WG_CPU 8 /* work-items per group of layernorm_fm on CPUs: FM_TT tokens, one lane */
 #endif
+#ifndef FM_WG_GPU
+#define FM_WG_GPU 512 /* ... on GPUs (at most): 64 lanes per token */
+#endif
 
 #ifndef GEMM_CPU_ROWS
 #define GEMM_CPU_ROWS 128
@@ -52,8 +55,16 @@ clipcl_status ops_init(ops *k, ocl *o)
         k->sub_align = align_bits / 8;
     ops_set_gemm(k, -1, 0, 0);
     /* feature-major LayerNorm: FM_TT tokens per group times lanes over the features; CPUs
-       get one lane (a reduction across lanes is barrier rounds there) */
-    k->fm_wg = o->info.is_cpu ? FM_WG_CPU : NORM_WG_GPU;
+       get one lane (a reduction across lanes is barrier rounds there). GPUs get many: over
+       few tokens (batch 1: 7 groups for 50 tokens) each lane's loop over the features is a
+       chain of loads whose latency nothing else hides, so the fewer features per lane the
+       better (16 lanes: 48 loads each at width 768; 64 lanes: 12). */
+    size_t max_wg = 0;
+    if (clGetDeviceInfo(o->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) != CL_SUCCESS)
+        max_wg = NORM_WG_GPU;
+    k->fm_wg = FM_TT;
+    while (k->fm_wg * 2 <= FM_WG_GPU && (size_t)k->fm_wg * 2 <= max_wg) k->fm_wg *= 2;
+    if (o->info.is_cpu) k->fm_wg = FM_WG_CPU;
     char norm_opts[32], fm_opts[32];
     snprintf(norm_opts, sizeof norm_opts, "-DNORM_WG=%d", k->norm_wg);
     snprintf(fm_opts, sizeof fm_opts, "-DNORM_WG=%d", k->fm_wg);

@@ -135,32 +135,48 @@ END_TEST
 START_TEST(test_layernorm_fm)
 {
     const int widths[] = {1, 3, 17, 48, 129, 768}, rows_list[] = {1, 5, 19};
-    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
-        for (int ri = 0; ri < 3; ri++)
-            for (int cfg = 0; cfg < N_FM_CFGS; cfg++) {
-                int W = widths[wi], R = rows_list[ri], with_bias = (cfg + ri) % 2, inplace = (cfg + (int)wi) % 2;
-                ops_fm L = fm_layout(cfg, R);
-                size_t n = (size_t)W * R, nf = (size_t)W * L.tp;
-                float *x = rnd(n, 1 + wi, -3, 5), *b = rnd(W, 2, -1, 1), *g = rnd(W, 3, 0.5f, 1.5f),
-                      *be = rnd(W, 4, -0.5f, 0.5f), *junk = rnd(nf, 5, 100, 200), *xf = to_fm(x, W, &L, 1e30f);
-                cl_mem dx = dev(xf, nf * 4), db = dev(b, W * 4), dg = dev(g, W * 4), dbe = dev(be, W * 4);
-                cl_mem dy = inplace ? dx : dev(junk, nf * 4);
-                OK(ops_layernorm_fm(K, dx, with_bias ? db : NULL, dg, dbe, dy, &L, W, 1e-5f));
-                float *yf = get(dy, nf), *y = from_fm(yf, W, &L), *xbf = get(dx, nf), *xb = from_fm(xbf, W, &L);
-                double *want = malloc(n * sizeof *want), *wantx = malloc(n * sizeof *wantx);
-                layernorm_ref(x, with_bias ? b : NULL, g, be, R, W, want, wantx);
-                char what[96];
-                snprintf(what, sizeof what, "layernorm_fm W=%d rows=%d layout %d/%d%s", W, R, L.ch, L.tp,
-                         inplace ? " in place" : "");
-                check_close(y, want, n, 1e-5, what);
-                if (!inplace) check_close(xb, wantx, n, 1e-6, "layernorm_fm bias write-back");
-                for (int t = R; t < L.tp; t++)
-                    for (int i = 0; i < W; i++) ck_assert_msg(yf[ops_fm_at(&L, t, i, W)] == 0.0f, "%s: padding", what);
-                free(want), free(wantx), free(y), free(yf), free(xb), free(xbf), free(x), free(xf), free(b), free(g);
-                free(be), free(junk);
-                if (!inplace) ocl_release(O, &dy);
-                ocl_release(O, &dx), ocl_release(O, &db), ocl_release(O, &dg), ocl_release(O, &dbe);
-            }
+    /* the group sizes CPUs (one lane per token) and GPUs (16 or 64 lanes) use, on this device */
+    const int wgs[] = {8, 128, 512};
+    const cl_kernel saved_kern = K->layernorm_fm;
+    const int saved_wg = K->fm_wg;
+    size_t max_wg = 0;
+    ck_assert(clGetDeviceInfo(O->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) == CL_SUCCESS);
+    for (size_t gi = 0; gi < sizeof wgs / sizeof *wgs; gi++) {
+        if ((size_t)wgs[gi] > max_wg) continue;
+        char opts[32];
+        snprintf(opts, sizeof opts, "-DNORM_WG=%d", wgs[gi]);
+        cl_kernel kern;
+        OK(ocl_kernel(O, "fm", opts, "layernorm_fm", &kern));
+        K->layernorm_fm = kern, K->fm_wg = wgs[gi];
+        for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+            for (int ri = 0; ri < 3; ri++)
+                for (int cfg = 0; cfg < N_FM_CFGS; cfg++) {
+                    int W = widths[wi], R = rows_list[ri], with_bias = (cfg + ri) % 2, inplace = (cfg + (int)wi) % 2;
+                    ops_fm L = fm_layout(cfg, R);
+                    size_t n = (size_t)W * R, nf = (size_t)W * L.tp;
+                    float *x = rnd(n, 1 + wi, -3, 5), *b = rnd(W, 2, -1, 1), *g = rnd(W, 3, 0.5f, 1.5f),
+                          *be = rnd(W, 4, -0.5f, 0.5f), *junk = rnd(nf, 5, 100, 200), *xf = to_fm(x, W, &L, 1e30f);
+                    cl_mem dx = dev(xf, nf * 4), db = dev(b, W * 4), dg = dev(g, W * 4), dbe = dev(be, W * 4);
+                    cl_mem dy = inplace ? dx : dev(junk, nf * 4);
+                    OK(ops_layernorm_fm(K, dx, with_bias ? db : NULL, dg, dbe, dy, &L, W, 1e-5f));
+                    float *yf = get(dy, nf), *y = from_fm(yf, W, &L), *xbf = get(dx, nf), *xb = from_fm(xbf, W, &L);
+                    double *want = malloc(n * sizeof *want), *wantx = malloc(n * sizeof *wantx);
+                    layernorm_ref(x, with_bias ? b : NULL, g, be, R, W, want, wantx);
+                    char what[96];
+                    snprintf(what, sizeof what, "layernorm_fm W=%d rows=%d layout %d/%d%s, %d per group", W, R, L.ch,
+                             L.tp, inplace ? " in place" : "", wgs[gi]);
+                    check_close(y, want, n, 1e-5, what);
+                    if (!inplace) check_close(xb, wantx, n, 1e-6, "layernorm_fm bias write-back");
+                    for (int t = R; t < L.tp; t++)
+                        for (int i = 0; i < W; i++) ck_assert_msg(yf[ops_fm_at(&L, t, i, W)] == 0.0f, "%s: padding", what);
+                    free(want), free(wantx), free(y), free(yf), free(xb), free(xbf), free(x), free(xf), free(b), free(g);
+                    free(be), free(junk);
+                    if (!inplace) ocl_release(O, &dy);
+                    ocl_release(O, &dx), ocl_release(O, &db), ocl_release(O, &dg), ocl_release(O, &dbe);
+                }
+        K->layernorm_fm = saved_kern, K->fm_wg = saved_wg;
+        clReleaseKernel(kern);
+    }
 }
 END_TEST
 
