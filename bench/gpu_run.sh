@@ -4,18 +4,20 @@
 #   1. the device, and the libraries the machine lacks (taken from .devrun/fallback.tar.xz)
 #   2. correctness on the GPU: the kernel, model and GEMM-parameter tests, and `clipcl verify`
 #      of the tiny models against Hugging Face's outputs
-#   3. CLBlast's SGEMM in three operand layouts (bench_gemm), `clipcl bench` of ViT-B/32 fp32
-#      with CLBlast's own GEMM parameters (per-op profile at batch 1 and 256, cold start), then
-#      PyTorch on the same card (fp32, TF32 off)
+#   3. with DEFAULT=1 only (the fifth session has these numbers): `clipcl bench` of ViT-B/32 fp32
+#      with CLBlast's own GEMM parameters (per-op profile, cold start)
 #   4. `clipcl tune` at the model's shapes (batch 1 and 256; in-process when the workers cannot
-#      open the device), then the bench and PyTorch again, fp16 weight storage, and images
-#      handed over as bytes (--rgb8), clipcl's own GEMM for few tokens on and off, and device
-#      time per kernel name (cltrace.so) at batch 1 and the largest batch
+#      open the device), then the bench and PyTorch on the same card (fp32, TF32 off),
+#      clipcl's own GEMM for few tokens off and on, batch 1 alone, device time per kernel name
+#      (cltrace.so) at batch 1 and the largest batch, fp16 weight storage, images handed over
+#      as bytes (--rgb8), and last CLBlast's SGEMM in three operand layouts (bench_gemm)
 # Results and logs go to $OUT (default ./gpu-out); a short table is printed last.
 # Knobs for a dry run on another device: RUNNER (default: the NVIDIA OpenCL wrapper),
 # DEV (gpu), SIZES (1,8,64,256), TUNE_BUDGET (seconds, 100), TESTS (program names), TORCH_DEV (cuda),
-# DEFAULT (1: also measure CLBlast's own parameters first), TORCH_BOTH (0: PyTorch after tuning only),
-# TUNE_FLAGS (extra `clipcl tune` options, e.g. --in-process).
+# DEFAULT (0; 1: also measure CLBlast's own parameters first), TORCH_BOTH (0: PyTorch after tuning only),
+# TUNE_FLAGS (extra `clipcl tune` options, e.g. --in-process), TOTAL (seconds, 540: the device
+# tool's 600 s per command, less the packing at the end; a step gets at most what is left of
+# it and is skipped when nothing is, and the tuner's budget shrinks to fit).
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -24,6 +26,7 @@ DEV=${DEV:-gpu}
 SIZES=${SIZES:-1,8,64,256}
 MAXB=${SIZES##*,}
 TUNE_BUDGET=${TUNE_BUDGET:-100}
+TOTAL=${TOTAL:-540}
 TESTS=${TESTS-test_kernels test_refclip test_synth test_tune test_conv test_shapes test_model test_threads}
 TORCH_DEV=${TORCH_DEV:-cuda}
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-/tmp/clipcl-cache}
@@ -36,9 +39,17 @@ t0=$(date +%s)
 say() { echo "[$(($(date +%s) - t0))s] $*" | tee -a "$LOG" "$SUM"; }
 run() { $RUNNER "$@"; }
 # step NAME SECONDS CMD...: runs CMD under a time limit, output into $OUT/NAME.txt and the log
+left() { echo $((TOTAL - ($(date +%s) - t0))); }
 step() {
   local name=$1 secs=$2
   shift 2
+  local l
+  l=$(left)
+  if [ "$l" -lt 15 ]; then
+    say "$name: skipped (the run's $TOTAL s are spent)"
+    return 1
+  fi
+  [ "$secs" -gt "$l" ] && secs=$l
   echo "=== $name: $*" >>"$LOG"
   timeout -k 5 "$secs" "$@" >"$OUT/$name.txt" 2>&1
   local rc=$?
@@ -114,19 +125,16 @@ torch() { # NAME CLIPCL_JSON
     --batch-sizes "$SIZES" --runs 20 --max-seconds 5 --precision fp32 --json "$OUT/$1.json"
   tail -n 9 "$OUT/$1.txt" >>"$SUM"
 }
-# CLBlast's own SGEMM at batch 256's block products in three operand layouts (bench_gemm,
-# without the library): cm = the old row-major activations' call, fm = ops_gemm_fm's form for
-# GEMMK=1 kernels, fm0 = its form for GEMMK=0 (weights [in, out]; NVIDIA's default kernel)
-step gemm-layouts 120 $RUNNER sh -c 'for l in cm fm fm0; do .devrun/bin/bench_gemm -d 0 -l $l -c 200x96x64 &&
-  .devrun/bin/bench_gemm -d 0 -l $l -r 5 12800x2304x768 12800x768x768 12800x3072x768 12800x768x3072; done'
-{ echo "--- GEMM layouts, CLBlast's parameters"; grep -E '^[0-9]+x' "$OUT/gemm-layouts.txt"; } >>"$SUM"
-if [ "${DEFAULT:-1}" = 1 ]; then
+if [ "${DEFAULT:-0}" = 1 ]; then
   CLIPCL_TUNING=0 bench bench-default --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/bench-default.svg"
   CLIPCL_TUNING=0 bench bench-default-b1 --batch-sizes 1 --runs 50 --profile
   [ "${TORCH_BOTH:-0}" = 1 ] && torch torch-default "$OUT/bench-default.json"
 fi
 
 # ---------------------------------------------------------------- 4. tuned
+l=$(left)
+[ "$TUNE_BUDGET" -gt $((l - 330)) ] && TUNE_BUDGET=$((l - 330)) # leave room for the measurements after it
+[ "$TUNE_BUDGET" -lt 30 ] && TUNE_BUDGET=30
 step tune $((TUNE_BUDGET + 150)) $RUNNER $B tune --arch ViT-B/32 -d "$DEV" --batch "$MAXB" --budget "$TUNE_BUDGET" \
   ${TUNE_FLAGS:-}
 if grep -q "try --in-process" "$OUT/tune.txt"; then # workers could not open the device
@@ -137,22 +145,28 @@ fi
 tail -n 30 "$OUT/tune.txt" >>"$SUM"
 cat "$XDG_CACHE_HOME"/clipcl/tuning/*.txt >"$OUT/tuning.txt" 2>/dev/null
 bench bench-tuned --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/bench-tuned.svg"
-bench bench-tuned-b1 --batch-sizes 1 --runs 50 --profile
 torch torch-tuned "$OUT/bench-tuned.json"
-# device time per kernel name, CLBlast's copy kernels included (bench/cltrace.c)
-for b in 1 "$MAXB"; do
-  step "trace-$b" 240 $RUNNER env LD_PRELOAD="$PWD/.devrun/bin/cltrace.so" $B bench --arch ViT-B/32 -d "$DEV" \
-    --tower image --batch-sizes "$b" --runs 10 --max-seconds 5 -q
-  { echo "--- kernels, image batch $b"; grep '^cltrace:' "$OUT/trace-$b.txt"; } >>"$SUM"
-done
 # clipcl's own kernel for products over few tokens (cl/gemm.cl) against CLBlast's, whatever
 # the tuner chose: off, then on up to 512 tokens (batch 1 and 8), fp32 and fp16 weights
 for s in 0 512; do
   CLIPCL_GEMM_SMALL=$s bench "bench-small-$s" --batch-sizes 1,8 --profile
 done
 CLIPCL_GEMM_SMALL=512 bench bench-small-fp16 --batch-sizes 1 --precision fp16
+bench bench-tuned-b1 --batch-sizes 1 --runs 50 --profile
+# device time per kernel name, CLBlast's copy kernels included (bench/cltrace.c)
+for b in 1 "$MAXB"; do
+  step "trace-$b" 240 $RUNNER env LD_PRELOAD="$PWD/.devrun/bin/cltrace.so" $B bench --arch ViT-B/32 -d "$DEV" \
+    --tower image --batch-sizes "$b" --runs 10 --max-seconds 5 -q
+  { echo "--- kernels, image batch $b"; grep '^cltrace:' "$OUT/trace-$b.txt"; } >>"$SUM"
+done
 bench bench-fp16 --batch-sizes "1,$MAXB" --precision fp16
 bench bench-rgb8 --batch-sizes "1,$MAXB" --tower image --rgb8 --profile
+# CLBlast's own SGEMM at batch 256's block products in three operand layouts (bench_gemm,
+# without the library): cm = the old row-major activations' call, fm = ops_gemm_fm's form for
+# GEMMK=1 kernels, fm0 = its form for GEMMK=0 (weights [in, out]; NVIDIA's default kernel)
+step gemm-layouts 120 $RUNNER sh -c 'for l in cm fm fm0; do .devrun/bin/bench_gemm -d 0 -l $l -c 200x96x64 &&
+  .devrun/bin/bench_gemm -d 0 -l $l -r 5 12800x2304x768 12800x768x768 12800x3072x768 12800x768x3072; done'
+{ echo "--- GEMM layouts, CLBlast's parameters"; grep -E '^[0-9]+x' "$OUT/gemm-layouts.txt"; } >>"$SUM"
 
 # ---------------------------------------------------------------- table
 say "done"
