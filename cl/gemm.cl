@@ -10,7 +10,9 @@
  *
  * C = W · A + beta · C on one feature-major chunk (cl/fm.cl): A [K][Tp], C [N][Tp] (tokens
  * contiguous), W the weight as stored [N][K] or, with W_T, transposed [K][N] (the form the
- * model keeps for CLBlast's GEMMK=0 kernel); with W_HALF its elements are halves.
+ * model keeps for CLBlast's GEMMK=0 kernel); with W_HALF its elements are halves. With
+ * act >= 0 the result gets bias[feature] and that activation (as bias_act_fm in cl/fm.cl),
+ * which saves the MLP a launch.
  *
  * A work-group computes SG_NF features × SG_TT tokens through local-memory tiles of SG_KB
  * along K; each work-item keeps SG_RF features × SG_RT tokens in registers. Its tokens are
@@ -39,6 +41,19 @@
 #ifndef W_HALF
 #define W_HALF 0
 #endif
+
+#define ACT_QUICK_GELU 1 /* as cl/fm.cl */
+#define ACT_GELU 2
+
+/* act < 0: v as it is; else v + bias and the activation */
+static inline float sg_epilogue(float v, __global const float *bias, int n, int act)
+{
+    if (act < 0) return v;
+    v += bias[n];
+    if (act == ACT_QUICK_GELU) return v * (1.0f / (1.0f + exp(-1.702f * v)));
+    if (act == ACT_GELU) return 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
+    return v;
+}
 
 #define SG_TX (SG_TT / SG_RT)
 #define SG_FY (SG_NF / SG_RF)
@@ -82,7 +97,7 @@ static inline void sg_fetch(__global const float *A, wptr W, int N, int K, int T
  * [parts][N][Tp] partial sums that gemm_fm_reduce adds up, and beta is not used). */
 __kernel __attribute__((reqd_work_group_size(SG_TX, SG_FY, 1)))
 void gemm_fm_small(__global const float *A, wptr W, __global float *C, const int N, const int K, const int Tp,
-                   const float beta, const int kpart)
+                   const float beta, const int kpart, __global const float *bias, const int act)
 {
     __local float As[SG_KB][SG_TT];
     __local float Ws[SG_KB][SG_NF];
@@ -127,19 +142,19 @@ void gemm_fm_small(__global const float *A, wptr W, __global float *C, const int
             const int t = t0 + tx + c * SG_TX;
             if (t >= Tp) continue;
             __global float *p = out + (size_t)n * Tp + t;
-            *p = !split && beta != 0.0f ? acc[r][c] + beta * *p : acc[r][c];
+            *p = split ? acc[r][c] : sg_epilogue(beta != 0.0f ? acc[r][c] + beta * *p : acc[r][c], bias, n, act);
         }
     }
 }
 
 /* C = beta * C + the sum of the parts' partial products P [parts][n], in order (the same
- * result on every run). Launch: global n. */
+ * result on every run), then the epilogue. Launch: global n = N * Tp. */
 __kernel void gemm_fm_reduce(__global const float *P, __global float *C, const int n, const int parts,
-                             const float beta)
+                             const float beta, const int Tp, __global const float *bias, const int act)
 {
     const int i = get_global_id(0);
     if (i >= n) return;
     float s = P[i];
     for (int p = 1; p < parts; p++) s += P[(size_t)p * n + i];
-    C[i] = beta != 0.0f ? s + beta * C[i] : s;
+    C[i] = sg_epilogue(beta != 0.0f ? s + beta * C[i] : s, bias, i / Tp, act);
 }

@@ -75,15 +75,17 @@ static clipcl_status gemm_wh(clipcl_model *m, int half, size_t M, size_t N, size
     return st ? st : ops_gemm_nt(&m->ctx->k, M, N, K, 1.0f, A, 0, W, 0, beta, C, 0);
 }
 
-/* A GEMM on feature-major activations (ops_gemm_fm) with a transformer tower's weight,
- * stored in the model's precision: clipcl's own kernel reads fp16 as it is, CLBlast gets it
- * widened. */
+/* A GEMM on feature-major activations with a transformer tower's weight, stored in the
+ * model's precision (clipcl's own kernel reads fp16 as it is, CLBlast gets it widened):
+ * C = A·Wᵀ + beta·C (ops_gemm_fm), or with a bias, C = act(A·Wᵀ + bias) (ops_gemm_fm_act). */
 static clipcl_status gemm_fm(clipcl_model *m, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta,
-                             cl_mem C)
+                             cl_mem bias, int act, cl_mem C)
 {
     const int direct = m->half && ops_gemm_small(&m->ctx->k, L);
     clipcl_status st = direct ? CLIPCL_OK : widen(m, m->half, &W, N * K);
-    return st ? st : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, direct, beta, C);
+    if (st) return st;
+    return bias ? ops_gemm_fm_act(&m->ctx->k, L, N, K, A, W, direct, bias, act, C)
+                : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, direct, beta, C);
 }
 
 /* The same for a transformer tower's weight, stored in the model's precision. */
@@ -112,7 +114,7 @@ static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int c
         const layer_w *w = &t->layers[l];
         const ops_fm *L = &all;
         if ((st = ops_layernorm_fm(k, ws->x, bias, w->ln1_g, w->ln1_b, ws->ln, L, (int)W, t->c.eps)) ||
-            (st = gemm_fm(m, L, 3 * W, W, ws->ln, w->qkv_w, 0.0f, ws->qkv)) ||
+            (st = gemm_fm(m, L, 3 * W, W, ws->ln, w->qkv_w, 0.0f, NULL, 0, ws->qkv)) ||
             (st = ops_attention(k, &t->attn, ws->qkv, w->qkv_b, ws->ln, L, B, T, t->c.heads, causal)))
             break;
         cl_mem x = ws->x, a = ws->ln;
@@ -126,11 +128,10 @@ static clipcl_status blocks(clipcl_model *m, const tower *t, int B, int T, int c
                 break;
             L = &pooled;
         }
-        if ((st = gemm_fm(m, L, W, W, a, w->out_w, 1.0f, x)) ||
+        if ((st = gemm_fm(m, L, W, W, a, w->out_w, 1.0f, NULL, 0, x)) ||
             (st = ops_layernorm_fm(k, x, w->out_b, w->ln2_g, w->ln2_b, ws->ln, L, (int)W, t->c.eps)) ||
-            (st = gemm_fm(m, L, I, W, ws->ln, w->fc1_w, 0.0f, ws->h)) ||
-            (st = ops_bias_act_fm(k, ws->h, w->fc1_b, L, (int)I, t->c.act)) ||
-            (st = gemm_fm(m, L, W, I, ws->h, w->fc2_w, 1.0f, x)))
+            (st = gemm_fm(m, L, I, W, ws->ln, w->fc1_w, 0.0f, w->fc1_b, t->c.act, ws->h)) ||
+            (st = gemm_fm(m, L, W, I, ws->h, w->fc2_w, 1.0f, NULL, 0, x)))
             break;
         bias = w->fc2_b;
     }

@@ -532,7 +532,7 @@ int ops_gemm_small(const ops *k, const ops_fm *L) { return L->rows <= k->small_t
    gemm_fm_reduce in a fixed order: a work-group walks its K one tile after another, so K
    sets its latency. */
 static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,
-                                float beta, cl_mem C)
+                                float beta, cl_mem bias, int act, cl_mem C)
 {
     const size_t tiles = ((size_t)L->tp + SG_TT - 1) / SG_TT;
     const int narrow = tiles * ((N + 15) / 16) < 2 * (size_t)k->o->info.compute_units;
@@ -554,16 +554,18 @@ static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_
     if (nc > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM over %d tokens x %zu features", tp, N);
     if (parts > 1 && (st = gemm_scratch(k, parts * nc * 4))) return st;
     cl_mem out = parts > 1 ? k->gemm_tmp : C;
-    if ((st = ocl_setargs(*kern, "gemm_fm_small", 8, OCL_A(A), OCL_A(W), OCL_A(out), OCL_A(n), OCL_A(kd), OCL_A(tp),
-                          OCL_A(beta), OCL_A(kp))))
+    cl_mem b = bias ? bias : A; /* any valid buffer when act < 0: the kernel does not read it */
+    const cl_int ea = bias ? act : -1;
+    if ((st = ocl_setargs(*kern, "gemm_fm_small", 10, OCL_A(A), OCL_A(W), OCL_A(out), OCL_A(n), OCL_A(kd), OCL_A(tp),
+                          OCL_A(beta), OCL_A(kp), OCL_A(b), OCL_A(ea))))
         return st;
     size_t local[3] = {SG_TT / SG_RT, (size_t)(nf / rf), 1};
     size_t global[3] = {tiles * local[0], (N + nf - 1) / nf * local[1], parts};
     cl_event *ev = gemm_prof(k, (size_t)tp, N, K, beta);
     if ((st = ocl_run(k->o, *kern, "gemm_fm_small", 3, global, local, parts > 1 ? NULL : ev)) || parts == 1) return st;
     const cl_int total = (cl_int)nc, np = (cl_int)parts;
-    if ((st = ocl_setargs(k->gemm_reduce, "gemm_fm_reduce", 5, OCL_A(k->gemm_tmp), OCL_A(C), OCL_A(total), OCL_A(np),
-                          OCL_A(beta))))
+    if ((st = ocl_setargs(k->gemm_reduce, "gemm_fm_reduce", 8, OCL_A(k->gemm_tmp), OCL_A(C), OCL_A(total), OCL_A(np),
+                          OCL_A(beta), OCL_A(tp), OCL_A(b), OCL_A(ea))))
         return st;
     size_t lr = 256, gr = nc;
     return ocl_run(k->o, k->gemm_reduce, "gemm_fm_reduce", 1, &gr, &lr, ev);
@@ -574,7 +576,7 @@ clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A,
 {
     if (!L->rows || !N) return CLIPCL_OK;
     if (N > 0x7fffffff || K > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu", N, K);
-    if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, beta, C);
+    if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, beta, NULL, -1, C);
     if (w_half) return err_set(CLIPCL_ERR_UNSUPPORTED, "ops_gemm_fm: fp16 weight for CLBlast (widen it first)");
     const size_t tp = (size_t)L->tp, ch = (size_t)L->ch;
     cl_event *ev = gemm_prof(k, tp, N, K, beta);
@@ -599,6 +601,16 @@ clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A,
     }
     if (st) return st;
     return s != CLBlastSuccess ? blast_fail(s, tp, N, K) : CLIPCL_OK;
+}
+
+clipcl_status ops_gemm_fm_act(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,
+                              cl_mem bias, int act, cl_mem C)
+{
+    if (!L->rows || !N) return CLIPCL_OK;
+    if (N > 0x7fffffff || K > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu", N, K);
+    if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, 0.0f, bias, act, C);
+    clipcl_status st = ops_gemm_fm(k, L, N, K, A, W, w_half, 0.0f, C);
+    return st ? st : ops_bias_act_fm(k, C, bias, L, (int)N, act);
 }
 
 /* ---------------------------------------------------------------- ResNet (cl/conv.cl) */

@@ -162,4 +162,8 @@ clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A,
  * $CLIPCL_GEMM_SMALL). Only then may its weight be fp16 (w_half); callers widen
  * fp16 weights for CLBlast otherwise. */
 int ops_gemm_small(const ops *k, const ops_fm *L);
+/* C = act(A·Wᵀ + bias) (OPS_ACT_*, as ops_bias_act_fm): one launch on clipcl's own kernel,
+ * else ops_gemm_fm then ops_bias_act_fm. */
+clipcl_status ops_gemm_fm_act(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,
+                              cl_mem bias, int act, cl_mem C);
 #endif

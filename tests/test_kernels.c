@@ -625,6 +625,48 @@ START_TEST(test_gemm_fm)
 }
 END_TEST
 
+/* C = act(A·Wᵀ + bias) in one call: through cl/gemm.cl's epilogue (also after a split K) and
+ * through CLBlast plus bias_act_fm. */
+START_TEST(test_gemm_fm_act)
+{
+    const int shapes[][3] = {{1, 5, 3}, {50, 37, 70}, {19, 24, 1100}}; /* tokens, N, K */
+    const int saved_small = K->small_tokens;
+    for (int ours = 0; ours < 2; ours++)
+        for (int act = 0; act < 3; act++)
+            for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+                int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
+                ops_fm L = fm_layout(1, M); /* one chunk */
+                K->small_tokens = ours ? 65536 : 0;
+                ck_assert_int_eq(ops_gemm_small(K, &L), ours);
+                float *a = rnd((size_t)M * Kd, 90 + si, -1, 1), *w = rnd((size_t)N * Kd, 91, -0.2f, 0.2f),
+                      *b = rnd(N, 92, -1, 1), *af = to_fm(a, Kd, &L, 3.0f), *wt = malloc((size_t)N * Kd * 4);
+                for (int j = 0; j < N; j++)
+                    for (int q = 0; q < Kd; q++) wt[(size_t)q * N + j] = w[(size_t)j * Kd + q];
+                cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(K->w_t ? wt : w, (size_t)N * Kd * 4),
+                       db = dev(b, N * 4), dc = dev(NULL, (size_t)L.tp * N * 4);
+                clipcl_status st = ops_gemm_fm_act(K, &L, N, Kd, da, dw, 0, db, act, dc);
+                K->small_tokens = saved_small;
+                ck_assert_msg(st == CLIPCL_OK, "ops_gemm_fm_act: %s", clipcl_errmsg());
+                float *cf = get(dc, (size_t)L.tp * N), *got = from_fm(cf, N, &L);
+                double *want = malloc((size_t)M * N * sizeof *want);
+                for (int t = 0; t < M; t++)
+                    for (int j = 0; j < N; j++) {
+                        double v = b[j];
+                        for (int q = 0; q < Kd; q++) v += (double)a[(size_t)t * Kd + q] * w[(size_t)j * Kd + q];
+                        if (act == OPS_ACT_QUICK_GELU) v = v / (1 + exp(-1.702 * v));
+                        if (act == OPS_ACT_GELU) v = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+                        want[(size_t)t * N + j] = v;
+                    }
+                char what[96];
+                snprintf(what, sizeof what, "gemm_fm_act %dx%dx%d act=%d, %s", M, N, Kd, act,
+                         ours ? "cl/gemm.cl" : "CLBlast + bias_act_fm");
+                check_close(got, want, (size_t)M * N, 1e-5, what);
+                free(a), free(w), free(b), free(af), free(wt), free(cf), free(got), free(want);
+                ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &db), ocl_release(O, &dc);
+            }
+}
+END_TEST
+
 /* Without a kernel that reads them, fp16 weights are refused rather than read as floats. */
 START_TEST(test_gemm_fm_half_refused)
 {
@@ -663,6 +705,7 @@ int main(void)
     tcase_add_test(tc, test_gather_fm);
     tcase_add_test(tc, test_gemm_fm);
     tcase_add_test(tc, test_gemm_fm_half_refused);
+    tcase_add_test(tc, test_gemm_fm_act);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
