@@ -96,6 +96,8 @@ START_TEST(test_json_svg_profile)
     ck_assert(!cJSON_GetObjectItemCaseSensitive(d, "cold_start_ms"));
     ck_assert_str_eq(str(d, "image_input"), "float");
     ck_assert_int_eq((int)num(d, "text_tokens"), 77);
+    /* which GEMM parameters ran (the device's tuning status), in both outputs */
+    ck_assert_msg(strlen(str(d, "gemm")) > 0 && strstr(g_out, "GEMM: "), "%s", g_out);
     /* the profile: every op kind of both towers at the largest batch, GEMM with flops */
     const cJSON *ops = cJSON_GetObjectItemCaseSensitive(d, "ops"), *op;
     ck_assert(cJSON_IsArray(ops));

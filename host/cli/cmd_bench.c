@@ -16,8 +16,10 @@
 #include "cfg.h"
 #include "cli.h"
 #include "common.h"
+#include "ctx.h"
 #include "hub.h"
 #include "synth.h"
+#include "tune.h"
 
 #define CMD "bench"
 #define MAX_SIZES 16
@@ -69,6 +71,7 @@ typedef struct devres {
     double cold_ms, cold_nocache_ms;
     int have_cold, cold_failed;
     char error[512];
+    char gemm[700]; /* which GEMM parameters and kernels ran (tune_status, ClipclGemm) */
     const char *precision;
 } devres;
 
@@ -232,6 +235,12 @@ static void bench_device(const char *self, const char *dir, int devidx, const in
             goto done;
         }
         r->dev = *clipcl_context_device(ctx);
+        char tdesc[600];
+        tune_status(&ctx->cl, tdesc, sizeof tdesc);
+        if (ctx->k.small_tokens)
+            snprintf(r->gemm, sizeof r->gemm, "%s; clipcl's own GEMM over up to %d tokens", tdesc, ctx->k.small_tokens);
+        else
+            snprintf(r->gemm, sizeof r->gemm, "%s", tdesc);
         if (!pix) {
             size_t npix = clipcl_model_pixels_per_image(m);
             pix = malloc((size_t)maxb * (npix ? npix : 1) * sizeof *pix);
@@ -303,6 +312,7 @@ static void print_text(const devres *r, const char *model)
 {
     printf("device: %s (%s, %s)\nmodel: %s   precision: %s%s   texts of %d tokens\n", r->dev.name, r->dev.platform,
            r->dev.driver, model, r->precision, g_rgb8 ? "   images as bytes (--rgb8)" : "", g_text_tokens);
+    if (r->gemm[0]) printf("GEMM: %s\n", r->gemm);
     if (r->error[0]) {
         printf("  error: %s\n", r->error);
         return;
@@ -349,6 +359,10 @@ static void print_json(FILE *f, const devres *rs, int n, const char *model)
         cli_json_str(f, model);
         fprintf(f, ", \"precision\": \"%s\", \"image_input\": \"%s\", \"text_tokens\": %d", r->precision,
                 g_rgb8 ? "rgb8" : "float", g_text_tokens);
+        if (r->gemm[0]) {
+            fputs(", \"gemm\": ", f);
+            cli_json_str(f, r->gemm);
+        }
         if (r->error[0]) {
             fputs(", \"error\": ", f);
             cli_json_str(f, r->error);
