@@ -18,7 +18,7 @@
  * embedding and projections as ops_gemm_nt. A shape's flags field says which: bit 0 beta,
  * bit 1 feature-major.
  *
- * The search has four phases: the indirect kernel (Xgemm, every product forced indirect),
+ * The search goes in steps: the indirect kernel (Xgemm, every product forced indirect),
  * its transposing copies (Padtranspose, with that Xgemm), the direct kernel (XgemmDirect,
  * every product forced direct), then the direct/indirect
  * threshold chosen from the two winners' per-shape times, clipcl's own kernel for few tokens
