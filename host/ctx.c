@@ -40,7 +40,7 @@ clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_
     ops_set_gemm(&c->k, (int)tune_get(&applied, TUNE_XGEMM, "GEMMK"), (int)tune_get(&applied, TUNE_XGEMM, "MWG"),
                  (int)tune_get(&applied, TUNE_XGEMM, "NWG"));
     long small = tune_get(&applied, TUNE_OWN, "SMALL_TOKENS");
-    if (small >= 0 && !getenv("CLIPCL_GEMM_SMALL")) c->k.small_tokens = (int)small; /* the variable wins */
+    if (small >= 0 && !c->k.small_forced) c->k.small_tokens = (int)small;
     *out = c;
     return CLIPCL_OK;
 fail:

@@ -44,6 +44,7 @@ clipcl_status ops_init(ops *k, ocl *o)
     if (env && *env >= '0' && *env <= '9') {
         unsigned long v = strtoul(env, NULL, 10);
         k->small_tokens = v > 65536 ? 65536 : (int)v;
+        k->small_forced = 1;
     }
     /* PoCL runs a work-group as loops over its items, split at every barrier: a row's
        reduction over 128 items is 7 such rounds. 16 items: norms 26 -> 16 ms per ViT-B/32
@@ -59,12 +60,15 @@ clipcl_status ops_init(ops *k, ocl *o)
        few tokens (batch 1: 7 groups for 50 tokens) each lane's loop over the features is a
        chain of loads whose latency nothing else hides, so the fewer features per lane the
        better (16 lanes: 48 loads each at width 768; 64 lanes: 12). */
-    size_t max_wg = 0;
-    if (clGetDeviceInfo(o->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) != CL_SUCCESS)
-        max_wg = NORM_WG_GPU;
-    k->fm_wg = FM_TT;
-    while (k->fm_wg * 2 <= FM_WG_GPU && (size_t)k->fm_wg * 2 <= max_wg) k->fm_wg *= 2;
-    if (o->info.is_cpu) k->fm_wg = FM_WG_CPU;
+    if (o->info.is_cpu) {
+        k->fm_wg = FM_WG_CPU;
+    } else {
+        size_t max_wg = 0;
+        if (clGetDeviceInfo(o->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) != CL_SUCCESS)
+            max_wg = NORM_WG_GPU;
+        k->fm_wg = FM_TT;
+        while (k->fm_wg * 2 <= FM_WG_GPU && (size_t)k->fm_wg * 2 <= max_wg) k->fm_wg *= 2;
+    }
     char norm_opts[32], fm_opts[32];
     snprintf(norm_opts, sizeof norm_opts, "-DNORM_WG=%d", k->norm_wg);
     snprintf(fm_opts, sizeof fm_opts, "-DNORM_WG=%d", k->fm_wg);
@@ -534,6 +538,7 @@ int ops_gemm_small(const ops *k, const ops_fm *L) { return L->rows <= k->small_t
 static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,
                                 float beta, cl_mem bias, int act, cl_mem C)
 {
+    if (N > 0x7fffffff || K > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu", N, K);
     const size_t tiles = ((size_t)L->tp + SG_TT - 1) / SG_TT;
     const int narrow = tiles * ((N + 15) / 16) < 2 * (size_t)k->o->info.compute_units;
     const int nf = narrow ? 8 : 16, rf = narrow ? 2 : 4;
@@ -575,7 +580,6 @@ clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A,
                           cl_mem C)
 {
     if (!L->rows || !N) return CLIPCL_OK;
-    if (N > 0x7fffffff || K > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu", N, K);
     if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, beta, NULL, -1, C);
     if (w_half) return err_set(CLIPCL_ERR_UNSUPPORTED, "ops_gemm_fm: fp16 weight for CLBlast (widen it first)");
     const size_t tp = (size_t)L->tp, ch = (size_t)L->ch;
@@ -607,7 +611,6 @@ clipcl_status ops_gemm_fm_act(ops *k, const ops_fm *L, size_t N, size_t K, cl_me
                               cl_mem bias, int act, cl_mem C)
 {
     if (!L->rows || !N) return CLIPCL_OK;
-    if (N > 0x7fffffff || K > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu", N, K);
     if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, 0.0f, bias, act, C);
     clipcl_status st = ops_gemm_fm(k, L, N, K, A, W, w_half, 0.0f, C);
     return st ? st : ops_bias_act_fm(k, C, bias, L, (int)N, act);

@@ -31,6 +31,7 @@ typedef struct ops {
     int w_t;      /* transformer GEMM weights are stored transposed, [in, out] (see ops_set_gemm) */
     int fm_chunk; /* tokens per feature-major chunk (0: one chunk) */
     int small_tokens; /* ops_gemm_fm runs cl/gemm.cl over up to this many tokens (tuning's ClipclGemm) */
+    int small_forced; /* small_tokens came from $CLIPCL_GEMM_SMALL, which wins over tuning */
     cl_kernel gemm_small[2][2][2]; /* cl/gemm.cl by [w_t][fp16 weight][narrow], made on first use */
     cl_kernel gemm_reduce;
     size_t sub_align; /* bytes: sub-buffer origin alignment (0: no sub-buffers) */

@@ -845,7 +845,7 @@ static int show(const char *device)
         char p[512];
         if (k == TUNE_OWN) /* what the context uses, $CLIPCL_GEMM_SMALL included */
             snprintf(p, sizeof p, "SMALL_TOKENS=%d%s", ctx->k.small_tokens,
-                     getenv("CLIPCL_GEMM_SMALL") ? " ($CLIPCL_GEMM_SMALL)" : applied.have[k] ? "" : " (off)");
+                     ctx->k.small_forced ? " ($CLIPCL_GEMM_SMALL)" : applied.have[k] ? "" : " (off)");
         else if (applied.have[k]) tune_format(k, applied.v[k], p, sizeof p);
         else snprintf(p, sizeof p, "(CLBlast's own)");
         printf("  %-12s %s\n", tune_kernel_name(k), p);
