@@ -8,7 +8,7 @@
 #      with CLBlast's own GEMM parameters (per-op profile, cold start)
 #   4. `clipcl tune` at the model's shapes (batch 1 and 256; in-process when the workers cannot
 #      open the device), then the bench and PyTorch on the same card (fp32, TF32 off),
-#      clipcl's own GEMM for few tokens off and on, batch 1 alone, device time per kernel name
+#      clipcl's tiled GEMM for many tokens off and on, its GEMM for few tokens off and on, batch 1 alone, device time per kernel name
 #      (cltrace.so) at batch 1 and the largest batch, fp16 weight storage, images handed over
 #      as bytes (--rgb8), and last CLBlast's SGEMM in three operand layouts (bench_gemm)
 # Results and logs go to $OUT (default ./gpu-out); a short table is printed last.
@@ -133,7 +133,7 @@ fi
 
 # ---------------------------------------------------------------- 4. tuned
 l=$(left)
-[ "$TUNE_BUDGET" -gt $((l - 330)) ] && TUNE_BUDGET=$((l - 330)) # leave room for the measurements after it
+[ "$TUNE_BUDGET" -gt $((l - 370)) ] && TUNE_BUDGET=$((l - 370)) # leave room for the measurements after it
 [ "$TUNE_BUDGET" -lt 30 ] && TUNE_BUDGET=30
 step tune $((TUNE_BUDGET + 150)) $RUNNER $B tune --arch ViT-B/32 -d "$DEV" --batch "$MAXB" --budget "$TUNE_BUDGET" \
   ${TUNE_FLAGS:-}
@@ -142,10 +142,17 @@ if grep -q "try --in-process" "$OUT/tune.txt"; then # workers could not open the
     --budget "$TUNE_BUDGET" --in-process ${TUNE_FLAGS:-}
   cat "$OUT/tune-in-process.txt" >>"$OUT/tune.txt"
 fi
+sed -n "/clipcl's own kernel for few/,/final check/p" "$OUT/tune.txt" >>"$SUM" # clipcl's kernels per product
 tail -n 30 "$OUT/tune.txt" >>"$SUM"
 cat "$XDG_CACHE_HOME"/clipcl/tuning/*.txt >"$OUT/tuning.txt" 2>/dev/null
 bench bench-tuned --batch-sizes "$SIZES" --profile --cold-start --svg "$OUT/bench-tuned.svg"
 torch torch-tuned "$OUT/bench-tuned.json"
+# clipcl's tiled kernel for many tokens (gemm_fm_tile, its default sizes unless the tuner
+# stored others) against CLBlast's, whatever the tuner chose: off, then on every product
+# over more tokens than the few-token kernel takes
+for s in 0 1; do
+  CLIPCL_GEMM_TILE=$s bench "bench-tile-$s" --batch-sizes "64,$MAXB" --profile
+done
 # clipcl's own kernel for products over few tokens (cl/gemm.cl) against CLBlast's, whatever
 # the tuner chose: off, then on up to 512 tokens (batch 1 and 8), fp32 and fp16 weights
 for s in 0 512; do
@@ -170,8 +177,8 @@ step gemm-layouts 120 $RUNNER sh -c 'for l in cm fm fm0; do .devrun/bin/bench_ge
 
 # ---------------------------------------------------------------- table
 say "done"
-for f in bench-default bench-default-b1 bench-tuned bench-tuned-b1 bench-small-0 bench-small-512 bench-small-fp16 \
-  bench-fp16 bench-rgb8; do
+for f in bench-default bench-default-b1 bench-tuned bench-tuned-b1 bench-tile-0 bench-tile-1 bench-small-0 \
+  bench-small-512 bench-small-fp16 bench-fp16 bench-rgb8; do
   [ -f "$OUT/$f.txt" ] && { echo "--- $f"; grep -v '^$' "$OUT/$f.txt"; } >>"$SUM"
 done
 # the device tool brings back 8 files: the logs travel as one archive

@@ -1,4 +1,5 @@
-/* gemm.cl — clipcl's own GEMM for the transformer blocks' products over few tokens.
+/* gemm.cl — clipcl's own GEMMs for the transformer blocks' products: gemm_fm_small over few
+ * tokens, gemm_fm_tile over many (both chosen by measurement, see the end of this comment).
  *
  * CLBlast takes every large product. Over few tokens (a batch of one: 50 image or up to 77
  * text tokens) a product is a handful of MFLOP and CLBlast's kernels leave most of a big GPU
@@ -19,7 +20,17 @@
  * SG_TT / SG_RT apart, so that neighbouring work-items read neighbouring local words and
  * write neighbouring tokens; its features are neighbours read as one broadcast word each.
  * Launch: global (ceil(Tp / SG_TT) * SG_TX, ceil(N / SG_NF) * SG_FY, parts), local (SG_TX,
- * SG_FY, 1); SG_KB * SG_TT and SG_KB * SG_NF must be multiples of SG_TX * SG_FY. */
+ * SG_FY, 1); SG_KB * SG_TT and SG_KB * SG_NF must be multiples of SG_TX * SG_FY.
+ *
+ * gemm_fm_tile is the same product over many tokens (batch 256: 12,800), where CLBlast's
+ * Xgemm reached 32 TFLOP/s on an H200 and cuBLAS about 45 (bench/NOTES.md). Larger tiles
+ * (TL_NF features × TL_TT tokens per work-group, TL_RF × TL_RT per work-item, both multiples
+ * of 4) and float4 reads of local memory: with 8 × 8 results per work-item each K step is
+ * 4 local reads for 64 multiply-adds. A work-item's features and tokens are groups of 4,
+ * TL_FY * 4 and TL_TX * 4 apart, so that a warp's reads of a tile row are contiguous and its
+ * stores are float4s along tokens. It works on every chunk at once (z = chunk). Its tile
+ * sizes are parameters: `clipcl tune` times a few sets and keeps the best where it beats
+ * CLBlast (ClipclTile in host/tune.h). */
 #ifndef SG_TT
 #define SG_TT 64 /* tokens per work-group */
 #endif
@@ -157,4 +168,151 @@ __kernel void gemm_fm_reduce(__global const float *P, __global float *C, const i
     float s = P[i];
     for (int p = 1; p < parts; p++) s += P[(size_t)p * n + i];
     C[i] = sg_epilogue(beta != 0.0f ? s + beta * C[i] : s, bias, i / Tp, act);
+}
+
+/* ------------------------------------------------------------------ many tokens */
+
+#ifndef TL_TT
+#define TL_TT 128 /* tokens per work-group */
+#endif
+#ifndef TL_NF
+#define TL_NF 128 /* output features per work-group */
+#endif
+#ifndef TL_RT
+#define TL_RT 8 /* tokens per work-item, a multiple of 4 */
+#endif
+#ifndef TL_RF
+#define TL_RF 8 /* features per work-item, a multiple of 4 */
+#endif
+#ifndef TL_KB
+#define TL_KB 16 /* K per local-memory tile */
+#endif
+#define TL_TX (TL_TT / TL_RT)
+#define TL_FY (TL_NF / TL_RF)
+#define TL_WG (TL_TX * TL_FY)
+#define TL_LA (TL_KB * TL_TT / TL_WG) /* A-tile elements each work-item loads */
+#define TL_LW (TL_KB * TL_NF / TL_WG) /* W-tile elements each work-item loads */
+
+/* Element e of a tile, e = lid + i * TL_WG, is the tile's row-major element e: neighbouring
+ * work-items read neighbouring addresses of A (and of W when it is transposed). Indices are
+ * ints (the host bounds every operand below 2^31 elements): 64-bit addresses per element
+ * cost the unrolled loads a register pair each. Tiles wholly inside the operands, all but
+ * the edges, load without per-element tests. */
+static inline void tl_fetch(__global const float *A, wptr W, int N, int K, int w, int k0, int t0, int n0, int lid,
+                            int inside, float *pa, float *pw)
+{
+    if (inside && k0 + TL_KB <= K) {
+        #pragma unroll
+        for (int i = 0; i < TL_LA; i++) {
+            const int e = lid + i * TL_WG;
+            pa[i] = A[(k0 + e / TL_TT) * w + t0 + e % TL_TT];
+        }
+        #pragma unroll
+        for (int i = 0; i < TL_LW; i++) {
+            const int e = lid + i * TL_WG;
+#if W_T
+            pw[i] = WLOAD((k0 + e / TL_NF) * N + n0 + e % TL_NF);
+#else
+            pw[i] = WLOAD((n0 + e / TL_KB) * K + k0 + e % TL_KB);
+#endif
+        }
+        return;
+    }
+    #pragma unroll
+    for (int i = 0; i < TL_LA; i++) {
+        const int e = lid + i * TL_WG, kk = e / TL_TT, t = e % TL_TT;
+        pa[i] = k0 + kk < K && t0 + t < w ? A[(k0 + kk) * w + t0 + t] : 0.0f;
+    }
+    #pragma unroll
+    for (int i = 0; i < TL_LW; i++) {
+        const int e = lid + i * TL_WG;
+#if W_T
+        const int kk = e / TL_NF, f = e % TL_NF;
+        pw[i] = k0 + kk < K && n0 + f < N ? WLOAD((k0 + kk) * N + n0 + f) : 0.0f;
+#else
+        const int f = e / TL_KB, kk = e % TL_KB;
+        pw[i] = k0 + kk < K && n0 + f < N ? WLOAD((n0 + f) * K + k0 + kk) : 0.0f;
+#endif
+    }
+}
+
+/* Work-group (x, y, z) takes tokens x * TL_TT.. of chunk z and features y * TL_NF..; a chunk
+ * is ch tokens wide (the last one what is left of Tp) and a dense [K][w] block of A and
+ * [N][w] block of C (cl/fm.cl). Launch: global (ceil(ch / TL_TT) * TL_TX, ceil(N / TL_NF) *
+ * TL_FY, chunks), local (TL_TX, TL_FY, 1). Tp and ch are multiples of 4. */
+__kernel __attribute__((reqd_work_group_size(TL_TX, TL_FY, 1)))
+void gemm_fm_tile(__global const float *A, wptr W, __global float *C, const int N, const int K, const int Tp,
+                  const int ch, const float beta, __global const float *bias, const int act)
+{
+    __local float4 As[TL_KB][TL_TT / 4];
+    __local float4 Ws[TL_KB][TL_NF / 4];
+    __local float *as = (__local float *)As, *ws = (__local float *)Ws;
+    const int tx = get_local_id(0), fy = get_local_id(1), lid = fy * TL_TX + tx;
+    const int c0 = get_group_id(2) * ch, w = min(ch, Tp - c0);
+    const int t0 = get_group_id(0) * TL_TT, n0 = get_group_id(1) * TL_NF;
+    if (t0 >= w) return; /* the whole work-group: the last chunk is narrower */
+    A += (size_t)c0 * K;
+    C += (size_t)c0 * N;
+    float4 acc[TL_RF][TL_RT / 4];
+    float pa[TL_LA], pw[TL_LW];
+    #pragma unroll
+    for (int r = 0; r < TL_RF; r++)
+        #pragma unroll
+        for (int c = 0; c < TL_RT / 4; c++) acc[r][c] = (float4)(0.0f);
+
+    const int inside = t0 + TL_TT <= w && n0 + TL_NF <= N;
+    tl_fetch(A, W, N, K, w, 0, t0, n0, lid, inside, pa, pw);
+    for (int k0 = 0; k0 < K; k0 += TL_KB) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll
+        for (int i = 0; i < TL_LA; i++) as[lid + i * TL_WG] = pa[i];
+        #pragma unroll
+        for (int i = 0; i < TL_LW; i++) {
+            const int e = lid + i * TL_WG;
+#if W_T
+            ws[e] = pw[i];
+#else
+            ws[(e % TL_KB) * TL_NF + e / TL_KB] = pw[i];
+#endif
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (k0 + TL_KB < K) tl_fetch(A, W, N, K, w, k0 + TL_KB, t0, n0, lid, inside, pa, pw);
+        #pragma unroll
+        for (int kk = 0; kk < TL_KB; kk++) {
+            float4 a[TL_RT / 4], f[TL_RF / 4];
+            #pragma unroll
+            for (int c = 0; c < TL_RT / 4; c++) a[c] = As[kk][c * TL_TX + tx];
+            #pragma unroll
+            for (int g = 0; g < TL_RF / 4; g++) f[g] = Ws[kk][g * TL_FY + fy];
+            #pragma unroll
+            for (int g = 0; g < TL_RF / 4; g++)
+                #pragma unroll
+                for (int c = 0; c < TL_RT / 4; c++) {
+                    acc[4 * g + 0][c] += f[g].x * a[c];
+                    acc[4 * g + 1][c] += f[g].y * a[c];
+                    acc[4 * g + 2][c] += f[g].z * a[c];
+                    acc[4 * g + 3][c] += f[g].w * a[c];
+                }
+        }
+    }
+    #pragma unroll
+    for (int r = 0; r < TL_RF; r++) {
+        const int n = n0 + ((r / 4) * TL_FY + fy) * 4 + r % 4;
+        if (n >= N) continue;
+        #pragma unroll
+        for (int c = 0; c < TL_RT / 4; c++) {
+            const int t = t0 + (c * TL_TX + tx) * 4;
+            if (t >= w) continue;
+            __global float *p = C + n * w + t;
+            float4 v = acc[r][c];
+            if (beta != 0.0f) v += beta * vload4(0, p);
+            if (act >= 0) {
+                v.x = sg_epilogue(v.x, bias, n, act);
+                v.y = sg_epilogue(v.y, bias, n, act);
+                v.z = sg_epilogue(v.z, bias, n, act);
+                v.w = sg_epilogue(v.w, bias, n, act);
+            }
+            vstore4(v, 0, p);
+        }
+    }
 }

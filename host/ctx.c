@@ -41,6 +41,10 @@ clipcl_status clipcl_context_create(const clipcl_context_params *params, clipcl_
                  (int)tune_get(&applied, TUNE_XGEMM, "NWG"));
     long small = tune_get(&applied, TUNE_OWN, "SMALL_TOKENS");
     if (small >= 0 && !c->k.small_forced) c->k.small_tokens = (int)small;
+    if (applied.have[TUNE_TILE]) {
+        ops_tile tile = tune_tile(applied.v[TUNE_TILE]);
+        ops_set_tile(&c->k, &tile);
+    }
     *out = c;
     return CLIPCL_OK;
 fail:

@@ -81,7 +81,7 @@ static clipcl_status gemm_wh(clipcl_model *m, int half, size_t M, size_t N, size
 static clipcl_status gemm_fm(clipcl_model *m, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, float beta,
                              cl_mem bias, int act, cl_mem C)
 {
-    const int direct = m->half && ops_gemm_small(&m->ctx->k, L);
+    const int direct = m->half && (ops_gemm_small(&m->ctx->k, L) || ops_gemm_tile(&m->ctx->k, L));
     clipcl_status st = direct ? CLIPCL_OK : widen(m, m->half, &W, N * K);
     if (st) return st;
     return bias ? ops_gemm_fm_act(&m->ctx->k, L, N, K, A, W, direct, bias, act, C)

@@ -46,6 +46,16 @@ clipcl_status ops_init(ops *k, ocl *o)
         k->small_tokens = v > 65536 ? 65536 : (int)v;
         k->small_forced = 1;
     }
+    /* the tiled kernel's sizes until tuning says otherwise; this variable (tokens from
+       which it runs) likewise wins over tuning */
+    ops_tile tile = {0, 128, 128, 8, 8, 16};
+    k->tile = tile;
+    env = getenv("CLIPCL_GEMM_TILE");
+    if (env && *env >= '0' && *env <= '9') {
+        unsigned long v = strtoul(env, NULL, 10);
+        k->tile.min_tokens = v > 0x7fffffff ? 0x7fffffff : (int)v;
+        k->tile_forced = 1;
+    }
     /* PoCL runs a work-group as loops over its items, split at every barrier: a row's
        reduction over 128 items is 7 such rounds. 16 items: norms 26 -> 16 ms per ViT-B/32
        image batch of 8 (bench/NOTES.md, sixth session). */
@@ -101,6 +111,15 @@ void ops_gemm_scratch_free(ops *k)
     k->gemm_tmp_bytes = 0;
 }
 
+static void tile_release(ops *k)
+{
+    cl_kernel *g = &k->gemm_tile[0][0];
+    for (size_t i = 0; i < sizeof k->gemm_tile / sizeof *g; i++) {
+        if (g[i]) clReleaseKernel(g[i]);
+        g[i] = NULL;
+    }
+}
+
 void ops_free(ops *k)
 {
     ops_profile_flush(k);
@@ -119,6 +138,7 @@ void ops_free(ops *k)
     }
     if (k->gemm_reduce) clReleaseKernel(k->gemm_reduce);
     k->gemm_reduce = NULL;
+    tile_release(k);
     cl_kernel *g = &k->gemm_small[0][0][0];
     for (size_t i = 0; i < sizeof k->gemm_small / sizeof *g; i++) {
         if (g[i]) clReleaseKernel(g[i]);
@@ -576,11 +596,58 @@ static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_
     return ocl_run(k->o, k->gemm_reduce, "gemm_fm_reduce", 1, &gr, &lr, ev);
 }
 
+int ops_gemm_tile(const ops *k, const ops_fm *L)
+{
+    return k->tile.min_tokens > 0 && L->rows >= k->tile.min_tokens && !ops_gemm_small(k, L);
+}
+
+void ops_set_tile(ops *k, const ops_tile *t)
+{
+    const int min_tokens = k->tile_forced ? k->tile.min_tokens : t->min_tokens;
+    if (t->nf != k->tile.nf || t->tt != k->tile.tt || t->rf != k->tile.rf || t->rt != k->tile.rt ||
+        t->kb != k->tile.kb)
+        tile_release(k); /* built for other sizes */
+    k->tile = *t;
+    k->tile.min_tokens = min_tokens;
+}
+
+/* cl/gemm.cl's gemm_fm_tile over every chunk in one launch. */
+static clipcl_status gemm_tile(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,
+                               float beta, cl_mem bias, int act, cl_mem C)
+{
+    const ops_tile *g = &k->tile;
+    /* the kernel indexes each operand (one chunk of A and C) with ints */
+    const double tpd = L->tp > 0 ? L->tp : 1;
+    if ((double)K * tpd > 0x7fffffff || (double)N * tpd > 0x7fffffff || (double)N * K > 0x7fffffff)
+        return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu over %d tokens", N, K, L->tp);
+    if (L->tp % 4 || L->ch % 4) /* ops_set_gemm's alignment is a multiple of 8 */
+        return err_set(CLIPCL_ERR_UNSUPPORTED, "gemm_fm_tile: %d tokens in chunks of %d", L->tp, L->ch);
+    cl_kernel *kern = &k->gemm_tile[k->w_t != 0][w_half != 0];
+    clipcl_status st;
+    if (!*kern) {
+        char opts[128];
+        snprintf(opts, sizeof opts, "-DW_T=%d -DW_HALF=%d -DTL_NF=%d -DTL_TT=%d -DTL_RF=%d -DTL_RT=%d -DTL_KB=%d",
+                 k->w_t != 0, w_half != 0, g->nf, g->tt, g->rf, g->rt, g->kb);
+        if ((st = ocl_kernel(k->o, "gemm", opts, "gemm_fm_tile", kern))) return st;
+    }
+    const cl_int n = (cl_int)N, kd = (cl_int)K, tp = L->tp, ch = L->ch;
+    cl_mem b = bias ? bias : A; /* any valid buffer when act < 0: the kernel does not read it */
+    const cl_int ea = bias ? act : -1;
+    if ((st = ocl_setargs(*kern, "gemm_fm_tile", 10, OCL_A(A), OCL_A(W), OCL_A(C), OCL_A(n), OCL_A(kd), OCL_A(tp),
+                          OCL_A(ch), OCL_A(beta), OCL_A(b), OCL_A(ea))))
+        return st;
+    const size_t w = (size_t)(ch < tp ? ch : tp), chunks = ((size_t)tp + ch - 1) / ch;
+    size_t local[3] = {(size_t)(g->tt / g->rt), (size_t)(g->nf / g->rf), 1};
+    size_t global[3] = {(w + g->tt - 1) / g->tt * local[0], (N + g->nf - 1) / g->nf * local[1], chunks};
+    return ocl_run(k->o, *kern, "gemm_fm_tile", 3, global, local, gemm_prof(k, (size_t)tp, N, K, beta));
+}
+
 clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half, float beta,
                           cl_mem C)
 {
     if (!L->rows || !N) return CLIPCL_OK;
     if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, beta, NULL, -1, C);
+    if (ops_gemm_tile(k, L)) return gemm_tile(k, L, N, K, A, W, w_half, beta, NULL, -1, C);
     if (w_half) return err_set(CLIPCL_ERR_UNSUPPORTED, "ops_gemm_fm: fp16 weight for CLBlast (widen it first)");
     const size_t tp = (size_t)L->tp, ch = (size_t)L->ch;
     cl_event *ev = gemm_prof(k, tp, N, K, beta);
@@ -612,6 +679,7 @@ clipcl_status ops_gemm_fm_act(ops *k, const ops_fm *L, size_t N, size_t K, cl_me
 {
     if (!L->rows || !N) return CLIPCL_OK;
     if (ops_gemm_small(k, L)) return gemm_small(k, L, N, K, A, W, w_half, 0.0f, bias, act, C);
+    if (ops_gemm_tile(k, L)) return gemm_tile(k, L, N, K, A, W, w_half, 0.0f, bias, act, C);
     clipcl_status st = ops_gemm_fm(k, L, N, K, A, W, w_half, 0.0f, C);
     return st ? st : ops_bias_act_fm(k, C, bias, L, (int)N, act);
 }

@@ -17,6 +17,12 @@ typedef struct ops_event {
     cl_event start; /* marker enqueued before a multi-kernel call, or NULL */
 } ops_event;
 
+/* clipcl's tiled GEMM for many tokens (cl/gemm.cl, gemm_fm_tile): from min_tokens real tokens
+ * up (0: never), with these tile sizes (tuning's ClipclTile, host/tune.h). */
+typedef struct ops_tile {
+    int min_tokens, nf, tt, rf, rt, kb;
+} ops_tile;
+
 typedef struct ops {
     ocl *o;
     size_t gemm_rows; /* rows of A per GEMM call (CPUs), 0 = all in one call */
@@ -34,6 +40,9 @@ typedef struct ops {
     int small_forced; /* small_tokens came from $CLIPCL_GEMM_SMALL, which wins over tuning */
     cl_kernel gemm_small[2][2][2]; /* cl/gemm.cl by [w_t][fp16 weight][narrow], made on first use */
     cl_kernel gemm_reduce;
+    ops_tile tile;     /* see ops_set_tile */
+    int tile_forced;   /* tile.min_tokens came from $CLIPCL_GEMM_TILE, which wins over tuning */
+    cl_kernel gemm_tile[2][2]; /* gemm_fm_tile by [w_t][fp16 weight] for `tile`, made on first use */
     size_t sub_align; /* bytes: sub-buffer origin alignment (0: no sub-buffers) */
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
@@ -155,14 +164,22 @@ clipcl_status ops_gemm_nt(ops *k, size_t M, size_t N, size_t K, float alpha, cl_
 /* C = A·Wᵀ + beta·C with A (K features) and C (N features) feature-major in layout L and W a
  * weight [N, K] (PyTorch's [out, in]), or its transpose [K, N] when k->w_t; padding tokens of
  * C get values nobody should read. Few tokens (ops_gemm_small): one launch of cl/gemm.cl;
- * else one CLBlast call per chunk of tokens, whose kernel reads the operands in place. */
+ * many (ops_gemm_tile): one launch of its tiled kernel; else one CLBlast call per chunk of
+ * tokens, whose kernel reads the operands in place. */
 clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half, float beta,
                           cl_mem C);
 /* Whether ops_gemm_fm runs clipcl's own kernel (cl/gemm.cl) for this layout: one chunk, at
  * most k->small_tokens real tokens (set by tuning: ClipclGemm in host/tune.h; or
- * $CLIPCL_GEMM_SMALL). Only then may its weight be fp16 (w_half); callers widen
- * fp16 weights for CLBlast otherwise. */
+ * $CLIPCL_GEMM_SMALL). Only then, or with ops_gemm_tile, may its weight be fp16 (w_half);
+ * callers widen fp16 weights for CLBlast otherwise. */
 int ops_gemm_small(const ops *k, const ops_fm *L);
+/* Whether ops_gemm_fm runs clipcl's tiled kernel (gemm_fm_tile) for this layout: not
+ * ops_gemm_small, and at least k->tile.min_tokens real tokens (tuning's ClipclTile; or
+ * $CLIPCL_GEMM_TILE). */
+int ops_gemm_tile(const ops *k, const ops_fm *L);
+/* Sets the tiled kernel's sizes and threshold (the sizes as tune_valid checks them for
+ * ClipclTile; min_tokens stays as $CLIPCL_GEMM_TILE set it, if it did). */
+void ops_set_tile(ops *k, const ops_tile *t);
 /* C = act(A·Wᵀ + bias) (OPS_ACT_*, as ops_bias_act_fm): one launch on clipcl's own kernel,
  * else ops_gemm_fm then ops_bias_act_fm. */
 clipcl_status ops_gemm_fm_act(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,

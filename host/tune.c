@@ -27,7 +27,7 @@
 /* ------------------------------------------------------------------ kernels and names */
 
 static const char *const kernel_names[TUNE_NKERNELS] = {"Xgemm", "XgemmDirect", "GemmRoutine", "Padtranspose",
-                                                         "ClipclGemm"};
+                                                         "ClipclGemm", "ClipclTile"};
 /* CLBlast's own order (src/database/kernels/...): OverrideParameters needs every name. */
 static const char *const xgemm_names[] = {"GEMMK", "KREG", "KWG",  "KWI", "MDIMA", "MDIMC", "MWG",  "NDIMB",
                                           "NDIMC", "NWG",  "SA",   "SB",  "STRM",  "STRN",  "VWM",  "VWN"};
@@ -36,13 +36,15 @@ static const char *const direct_names[] = {"KWID", "MDIMAD", "MDIMCD", "NDIMBD",
 static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
 static const char *const padtra_names[] = {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"};
 static const char *const own_names[] = {"SMALL_TOKENS"};
+static const char *const tile_names[] = {"MIN_TOKENS", "NF", "TT", "RF", "RT", "KB"};
 static const char *const *const param_names[TUNE_NKERNELS] = {xgemm_names, direct_names, routine_names, padtra_names,
-                                                              own_names};
-static const int n_params[TUNE_NKERNELS] = {16, 10, 1, 3, 1};
+                                                              own_names,   tile_names};
+static const int n_params[TUNE_NKERNELS] = {16, 10, 1, 3, 1, 6};
 
 enum { X_GEMMK, X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG, X_SA, X_SB, X_STRM, X_STRN,
        X_VWM, X_VWN };
 enum { P_PAD, P_TILE, P_WPT };
+enum { T_MIN, T_NF, T_TT, T_RF, T_RT, T_KB };
 enum { D_KWID, D_MDIMAD, D_MDIMCD, D_NDIMBD, D_NDIMCD, D_PADA, D_PADB, D_VWMD, D_VWND, D_WGD };
 
 #define MAX_TILE 1024u       /* no sane GEMM tile is bigger; bounds every product below */
@@ -86,8 +88,15 @@ const char *tune_clblast_default(int kernel)
     case TUNE_GEMM_ROUTINE: return "XGEMM_MIN_INDIRECT_SIZE=896";
     case TUNE_PADTRANSPOSE: return "PADTRA_PAD=0 PADTRA_TILE=8 PADTRA_WPT=4";
     case TUNE_OWN: return "SMALL_TOKENS=0"; /* not CLBlast's: what applies without a row or file */
+    case TUNE_TILE: return "MIN_TOKENS=0 NF=128 TT=128 RF=8 RT=8 KB=16"; /* as ops_init's */
     }
     return "";
+}
+
+ops_tile tune_tile(const size_t *v)
+{
+    ops_tile t = {(int)v[T_MIN], (int)v[T_NF], (int)v[T_TT], (int)v[T_RF], (int)v[T_RT], (int)v[T_KB]};
+    return t;
 }
 
 /* ------------------------------------------------------------------ built-in table */
@@ -140,6 +149,10 @@ static const tune_row table[] = {
        barriers, which PoCL runs as loops over the work-items. ViT-B/32 batch 1 with it: 2.0 s
        per image against 0.19 s with the row's Xgemm (2026-11-28, bench/NOTES.md). */
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "ClipclGemm", "SMALL_TOKENS=0"},
+    /* its tiled kernel for many tokens likewise: ViT-B/32 image batch 8 at 0.65 images/s with
+       it against 3.8 with the row's Xgemm (2026-11-28, bench/NOTES.md, ninth session) */
+    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "ClipclTile",
+     "MIN_TOKENS=0 NF=128 TT=128 RF=8 RT=8 KB=16"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
@@ -265,6 +278,29 @@ static int valid_padtranspose(const size_t *v, const tune_limits *lim, char *why
     return 0;
 }
 
+/* cl/gemm.cl's gemm_fm_tile: register tiles of groups of 4, a work-group that fits, local
+ * tiles that its items fill evenly */
+static int valid_tile(const size_t *v, const tune_limits *lim, char *why, size_t cap)
+{
+    RULE(v[T_MIN] <= TUNE_TILE_MAX, "MIN_TOKENS must be at most %u", TUNE_TILE_MAX);
+    RULE(pow2_upto(v[T_NF], 256) && pow2_upto(v[T_TT], 256) && v[T_NF] >= 4 && v[T_TT] >= 4,
+         "NF and TT must be 4, 8, ..., 256");
+    RULE((v[T_RF] == 4 || v[T_RF] == 8) && (v[T_RT] == 4 || v[T_RT] == 8), "RF and RT must be 4 or 8");
+    RULE(v[T_RF] <= v[T_NF] && v[T_RT] <= v[T_TT], "RF and RT must be at most NF and TT");
+    RULE(pow2_upto(v[T_KB], 64), "KB must be 1, 2, 4, ..., 64");
+    const size_t tx = v[T_TT] / v[T_RT], fy = v[T_NF] / v[T_RF], wg = tx * fy;
+    RULE(wg <= 1024, "a %zux%zu work-group is too big", tx, fy);
+    RULE(v[T_KB] * v[T_TT] % wg == 0 && v[T_KB] * v[T_NF] % wg == 0,
+         "KB*TT and KB*NF must be multiples of the work-group's %zu items", wg);
+    if (lim) {
+        RULE(wg <= lim->max_wg && tx <= lim->max_item[0] && fy <= lim->max_item[1],
+             "a %zux%zu work-group is too big for the device", tx, fy);
+        const uint64_t local = 4ull * v[T_KB] * (v[T_NF] + v[T_TT]);
+        RULE(local <= lim->local_mem, "needs %llu bytes of local memory", (unsigned long long)local);
+    }
+    return 0;
+}
+
 int tune_valid(int kernel, const size_t *v, const tune_limits *lim, char *why, size_t cap)
 {
     switch (kernel) {
@@ -277,6 +313,7 @@ int tune_valid(int kernel, const size_t *v, const tune_limits *lim, char *why, s
     case TUNE_OWN:
         RULE(v[0] <= TUNE_SMALL_MAX, "SMALL_TOKENS must be at most %u", TUNE_SMALL_MAX);
         return 0;
+    case TUNE_TILE: return valid_tile(v, lim, why, cap);
     }
     RULE(0, "unknown kernel");
 }
@@ -604,7 +641,7 @@ clipcl_status tune_override(ocl *o, int kernel, const size_t *v)
 {
     const int n = tune_nparams(kernel);
     if (!n) return err_set(CLIPCL_ERR_INVALID_ARG, "unknown CLBlast kernel %d", kernel);
-    if (kernel == TUNE_OWN) return CLIPCL_OK;
+    if (kernel == TUNE_OWN || kernel == TUNE_TILE) return CLIPCL_OK;
     CLBlastStatusCode s = CLBlastOverrideParameters(o->device, kernel_names[kernel], CLBlastPrecisionSingle, (size_t)n,
                                                     (const char **)param_names[kernel], v);
     if (s != CLBlastSuccess)
@@ -761,6 +798,10 @@ static const pspace space_direct[10] = {
  * the 1- to 4-wide work-groups added: PoCL runs a work-group as loops over its items. */
 static const pspace space_padtra[3] = {{2, {0, 1}}, {6, {1, 2, 4, 8, 16, 32}}, {5, {1, 2, 4, 8, 16}}};
 
+/* clipcl's tiled kernel (MIN_TOKENS 1: on every product it may take) */
+static const pspace space_tile[6] = {{1, {1}}, {3, {32, 64, 128}}, {3, {32, 64, 128}},
+                                     {2, {4, 8}}, {2, {4, 8}},     {3, {8, 16, 32}}};
+
 static uint64_t rnd(uint64_t *s)
 {
     uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
@@ -774,6 +815,7 @@ static const pspace *space_of(int kernel, const size_t *v)
 {
     if (kernel == TUNE_XGEMM_DIRECT) return space_direct;
     if (kernel == TUNE_PADTRANSPOSE) return space_padtra;
+    if (kernel == TUNE_TILE) return space_tile;
     return v && v[X_GEMMK] == 1 ? space_k1 : space_k0;
 }
 

@@ -21,9 +21,13 @@
  *   Padtranspose the indirect GEMM's copies of an operand that must be transposed and padded
  *                (TransposePadMatrix, TransposeMatrix): left only in the row-major products (patch
  *                embedding, projections, ResNet) since the blocks went feature-major
- * and one of clipcl's own, kept in the same sets and files but never given to CLBlast:
+ * and two of clipcl's own, kept in the same sets and files but never given to CLBlast:
  *   ClipclGemm   SMALL_TOKENS: the transformer blocks' products over at most this many tokens
- *                run clipcl's kernel (cl/gemm.cl, ops_gemm_small) instead of CLBlast's */
+ *                run clipcl's kernel (cl/gemm.cl, ops_gemm_small) instead of CLBlast's
+ *   ClipclTile   MIN_TOKENS: the blocks' products over at least this many tokens (and more
+ *                than SMALL_TOKENS) run clipcl's tiled kernel (gemm_fm_tile, ops_gemm_tile),
+ *                0 = never; NF TT RF RT KB: its tile sizes (features × tokens per work-group,
+ *                per work-item, K per local tile). A file without it leaves the kernel off. */
 #ifndef CLIPCL_TUNE_H
 #define CLIPCL_TUNE_H
 
@@ -31,9 +35,19 @@
 #include <stdint.h>
 
 #include "ocl.h"
+#include "ops.h"
 
-enum { TUNE_XGEMM = 0, TUNE_XGEMM_DIRECT = 1, TUNE_GEMM_ROUTINE = 2, TUNE_PADTRANSPOSE = 3, TUNE_OWN = 4, TUNE_NKERNELS = 5 };
+enum {
+    TUNE_XGEMM = 0,
+    TUNE_XGEMM_DIRECT = 1,
+    TUNE_GEMM_ROUTINE = 2,
+    TUNE_PADTRANSPOSE = 3,
+    TUNE_OWN = 4,
+    TUNE_TILE = 5,
+    TUNE_NKERNELS = 6
+};
 #define TUNE_SMALL_MAX 65536u /* bound on ClipclGemm's SMALL_TOKENS */
+#define TUNE_TILE_MAX (1u << 24) /* bound on ClipclTile's MIN_TOKENS */
 #define TUNE_MAX_PARAMS 16
 #define TUNE_FILE_MAX (64u << 10) /* a tuning file is a few hundred bytes; more is not ours */
 
@@ -66,6 +80,9 @@ int tune_valid(int kernel, const size_t *v, const tune_limits *lim, char *why, s
 clipcl_status tune_parse(int kernel, const char *text, size_t *v);
 /* Writes "NAME=V NAME=V ..."; returns the length, or -1 when cap is too small. */
 int tune_format(int kernel, const size_t *v, char *out, size_t cap);
+
+/* ClipclTile's parameters (as tune_valid checks them) as the ops_tile they set. */
+ops_tile tune_tile(const size_t *v);
 
 /* CLBlast 1.5's generic parameters (its database's default rows) as "NAME=V ..." text. */
 const char *tune_clblast_default(int kernel);

@@ -564,24 +564,57 @@ START_TEST(test_gemm_nt)
 }
 END_TEST
 
+/* gemm_fm_tile's sizes (NF TT RF RT KB) in the tests: CLBlast-sized defaults, the smallest
+ * tiles, unequal ones, and K tiles of 8 and 32 (a K that is not a multiple of them) */
+static const ops_tile tile_cfgs[] = {
+    {1, 128, 128, 8, 8, 16}, {1, 16, 16, 4, 4, 8}, {1, 64, 32, 8, 4, 32}, {1, 32, 64, 4, 8, 8}, {1, 128, 64, 8, 4, 16},
+};
+#define N_TILE_CFGS (int)(sizeof tile_cfgs / sizeof *tile_cfgs)
+
+/* Which of ops_gemm_fm's paths a test asks for: 0 CLBlast, 1 cl/gemm.cl's kernel for few
+ * tokens, 2 its tiled kernel with tile_cfgs[cfg]; returns the settings to restore. */
+static void gemm_path(int path, int cfg, int *small, ops_tile *tile)
+{
+    *small = K->small_tokens;
+    *tile = K->tile;
+    K->small_tokens = path == 1 ? 65536 : 0;
+    ops_tile t = path == 2 ? tile_cfgs[cfg % N_TILE_CFGS] : *tile;
+    if (path != 2) t.min_tokens = 0;
+    ops_set_tile(K, &t);
+}
+
+static void gemm_path_restore(int small, const ops_tile *tile)
+{
+    K->small_tokens = small;
+    ops_set_tile(K, tile);
+}
+
 START_TEST(test_gemm_fm)
 {
     /* K > 1024 splits cl/gemm.cl's K into parts (2 and 4 here) */
     const int shapes[][3] = {{1, 5, 3},     {7, 33, 17},  {33, 1, 64},     {100, 24, 48},
                              {13, 129, 257}, {300, 45, 70}, {50, 40, 1100}, {9, 20, 2600}};
-    const int saved_wt = K->w_t, saved_small = K->small_tokens;
-    /* path 0: CLBlast (small_tokens 0); 1: cl/gemm.cl wherever one chunk allows; 2: the same
-       with fp16 weights. Both weight forms: as stored (CLBlast's kernel 1) and transposed. */
-    for (int path = 0; path < 3; path++)
+    const int saved_wt = K->w_t;
+    /* path 0: CLBlast; 1: cl/gemm.cl for few tokens wherever one chunk allows; 2: its tiled
+       kernel (several tile sizes); each with fp16 weights too, except CLBlast. Both weight
+       forms: as stored (CLBlast's kernel 1) and transposed. */
+    for (int path = 0; path < 5; path++)
     for (int wt = 0; wt < 2; wt++)
     for (int cfg = 0; cfg < N_FM_CFGS; cfg++)
         for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
             int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
             float beta = (float)((si + cfg) % 2);
             ops_fm L = fm_layout(cfg, M);
-            const int half = path == 2;
-            K->small_tokens = path ? 65536 : 0;
-            if (half && !ops_gemm_small(K, &L)) continue; /* fp16 weights only reach cl/gemm.cl */
+            const int half = path >= 3, which = path >= 3 ? path - 2 : path;
+            int saved_small;
+            ops_tile saved_tile;
+            gemm_path(which, (int)si + cfg + wt, &saved_small, &saved_tile);
+            const int ours = ops_gemm_small(K, &L) ? 1 : ops_gemm_tile(K, &L) ? 2 : 0;
+            if (half && !ours) { /* fp16 weights only reach clipcl's kernels */
+                gemm_path_restore(saved_small, &saved_tile);
+                continue;
+            }
+            ck_assert_int_eq(ours, which == 1 && L.tp > L.ch ? 0 : which); /* few tokens: one chunk only */
             size_t nc = (size_t)L.tp * N, nw = (size_t)N * Kd;
             float *a = rnd((size_t)M * Kd, 80 + si, -1, 1), *w = rnd(nw, 81, -1, 1),
                   *c0 = rnd((size_t)M * N, 82, -1, 1), *af = to_fm(a, Kd, &L, 5.0f), *cf0 = to_fm(c0, N, &L, 55.0f);
@@ -600,10 +633,10 @@ START_TEST(test_gemm_fm)
             const void *wsrc = half ? (const void *)(wt ? whtr : wh) : (const void *)(wt ? wtr : w);
             cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(wsrc, nw * (half ? 2 : 4)), dc = dev(cf0, nc * 4);
             K->w_t = wt;
-            const int ours = ops_gemm_small(K, &L);
+            const ops_tile used = K->tile;
             clipcl_status st = ops_gemm_fm(K, &L, N, Kd, da, dw, half, beta, dc);
             K->w_t = saved_wt;
-            K->small_tokens = saved_small;
+            gemm_path_restore(saved_small, &saved_tile);
             ck_assert_msg(st == CLIPCL_OK, "ops_gemm_fm: %s", clipcl_errmsg());
             float *cf = get(dc, nc), *got = from_fm(cf, N, &L);
             double *want = malloc((size_t)M * N * sizeof *want);
@@ -613,10 +646,12 @@ START_TEST(test_gemm_fm)
                     for (int k = 0; k < Kd; k++) sum += (double)a[(size_t)t * Kd + k] * w[(size_t)j * Kd + k];
                     want[(size_t)t * N + j] = sum + beta * c0[(size_t)t * N + j];
                 }
-            char what[128];
-            snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d, weight %s%s, %s", M, N, Kd, beta,
+            char what[160], tiles[48] = "";
+            if (ours == 2)
+                snprintf(tiles, sizeof tiles, " %dx%d/%dx%d/%d", used.nf, used.tt, used.rf, used.rt, used.kb);
+            snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d, weight %s%s, %s%s", M, N, Kd, beta,
                      L.ch, L.tp, wt ? "transposed" : "as stored", half ? " fp16" : "",
-                     ours ? "cl/gemm.cl" : "CLBlast");
+                     ours == 1 ? "gemm_fm_small" : ours == 2 ? "gemm_fm_tile" : "CLBlast", tiles);
             check_close(got, want, (size_t)M * N, 1e-5, what);
             free(a), free(w), free(wtr), free(wh), free(whtr), free(c0), free(af), free(cf0), free(cf), free(got),
                 free(want);
@@ -629,15 +664,16 @@ END_TEST
  * through CLBlast plus bias_act_fm. */
 START_TEST(test_gemm_fm_act)
 {
-    const int shapes[][3] = {{1, 5, 3}, {50, 37, 70}, {19, 24, 1100}}; /* tokens, N, K */
-    const int saved_small = K->small_tokens;
-    for (int ours = 0; ours < 2; ours++)
+    const int shapes[][3] = {{1, 5, 3}, {50, 37, 70}, {19, 24, 1100}, {130, 20, 9}}; /* tokens, N, K */
+    for (int ours = 0; ours < 3; ours++)
         for (int act = 0; act < 3; act++)
             for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
                 int M = shapes[si][0], N = shapes[si][1], Kd = shapes[si][2];
-                ops_fm L = fm_layout(1, M); /* one chunk */
-                K->small_tokens = ours ? 65536 : 0;
-                ck_assert_int_eq(ops_gemm_small(K, &L), ours);
+                ops_fm L = fm_layout(ours == 2 ? 2 : 1, M); /* one chunk; several for the tiled kernel */
+                int saved_small;
+                ops_tile saved_tile;
+                gemm_path(ours, act + (int)si, &saved_small, &saved_tile);
+                ck_assert_int_eq(ops_gemm_small(K, &L) ? 1 : ops_gemm_tile(K, &L) ? 2 : 0, ours);
                 float *a = rnd((size_t)M * Kd, 90 + si, -1, 1), *w = rnd((size_t)N * Kd, 91, -0.2f, 0.2f),
                       *b = rnd(N, 92, -1, 1), *af = to_fm(a, Kd, &L, 3.0f), *wt = malloc((size_t)N * Kd * 4);
                 for (int j = 0; j < N; j++)
@@ -645,7 +681,7 @@ START_TEST(test_gemm_fm_act)
                 cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(K->w_t ? wt : w, (size_t)N * Kd * 4),
                        db = dev(b, N * 4), dc = dev(NULL, (size_t)L.tp * N * 4);
                 clipcl_status st = ops_gemm_fm_act(K, &L, N, Kd, da, dw, 0, db, act, dc);
-                K->small_tokens = saved_small;
+                gemm_path_restore(saved_small, &saved_tile);
                 ck_assert_msg(st == CLIPCL_OK, "ops_gemm_fm_act: %s", clipcl_errmsg());
                 float *cf = get(dc, (size_t)L.tp * N), *got = from_fm(cf, N, &L);
                 double *want = malloc((size_t)M * N * sizeof *want);
@@ -659,7 +695,7 @@ START_TEST(test_gemm_fm_act)
                     }
                 char what[96];
                 snprintf(what, sizeof what, "gemm_fm_act %dx%dx%d act=%d, %s", M, N, Kd, act,
-                         ours ? "cl/gemm.cl" : "CLBlast + bias_act_fm");
+                         ours == 1 ? "gemm_fm_small" : ours == 2 ? "gemm_fm_tile" : "CLBlast + bias_act_fm");
                 check_close(got, want, (size_t)M * N, 1e-5, what);
                 free(a), free(w), free(b), free(af), free(wt), free(cf), free(got), free(want);
                 ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &db), ocl_release(O, &dc);
@@ -670,12 +706,13 @@ END_TEST
 /* Without a kernel that reads them, fp16 weights are refused rather than read as floats. */
 START_TEST(test_gemm_fm_half_refused)
 {
-    const int saved_small = K->small_tokens;
-    K->small_tokens = 0;
+    int saved_small;
+    ops_tile saved_tile;
+    gemm_path(0, 0, &saved_small, &saved_tile);
     ops_fm L = ops_fm_layout(K, 5);
     cl_mem a = dev(NULL, (size_t)L.tp * 8 * 4), w = dev(NULL, 8 * 8 * 2), c = dev(NULL, (size_t)L.tp * 8 * 4);
     clipcl_status st = ops_gemm_fm(K, &L, 8, 8, a, w, 1, 0.0f, c);
-    K->small_tokens = saved_small;
+    gemm_path_restore(saved_small, &saved_tile);
     ck_assert_int_eq(st, CLIPCL_ERR_UNSUPPORTED);
     ck_assert_msg(strstr(clipcl_errmsg(), "fp16"), "%s", clipcl_errmsg());
     ocl_release(O, &a), ocl_release(O, &w), ocl_release(O, &c);

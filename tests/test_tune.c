@@ -178,6 +178,7 @@ static tune_set sample_set(void)
     s.v[TUNE_GEMM_ROUTINE][0] = 333;
     OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=1 PADTRA_TILE=4 PADTRA_WPT=2", s.v[TUNE_PADTRANSPOSE]));
     s.v[TUNE_OWN][0] = 64;
+    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=900 NF=64 TT=32 RF=8 RT=4 KB=8", s.v[TUNE_TILE]));
     for (int k = 0; k < TUNE_NKERNELS; k++) s.have[k] = 1;
     return s;
 }
@@ -232,10 +233,13 @@ START_TEST(test_file_applied)
     clipcl_context_free(ctx);
     OK(tune_file_write(path, &info, &s, "test"));
     unsetenv("CLIPCL_GEMM_SMALL");
+    unsetenv("CLIPCL_GEMM_TILE");
     ctx = tu_context();
     ck_assert_int_eq(tune_status(&ctx->cl, desc, sizeof desc), 2);
     /* clipcl's own part of the set reaches the context, not CLBlast */
     ck_assert_int_eq(ctx->k.small_tokens, 64);
+    ck_assert(ctx->k.tile.min_tokens == 900 && ctx->k.tile.nf == 64 && ctx->k.tile.tt == 32 && ctx->k.tile.rf == 8 &&
+              ctx->k.tile.rt == 4 && ctx->k.tile.kb == 8);
     ck_assert_msg(strstr(desc, path) != NULL, "%s", desc);
     char preview[700];
     ck_assert_int_eq(tune_preview(&ctx->cl.info, preview, sizeof preview), 2);
@@ -243,12 +247,15 @@ START_TEST(test_file_applied)
     tune_applied(&ctx->cl, &got);
     ck_assert(set_equal(&s, &got));
     clipcl_context_free(ctx);
-    /* the variable wins over the file */
+    /* the variables win over the file (the tile's sizes still come from it) */
     setenv("CLIPCL_GEMM_SMALL", "7", 1);
+    setenv("CLIPCL_GEMM_TILE", "0", 1);
     ctx = tu_context();
     ck_assert_int_eq(ctx->k.small_tokens, 7);
+    ck_assert(ctx->k.tile.min_tokens == 0 && ctx->k.tile.nf == 64 && ctx->k.tile.kb == 8);
     clipcl_context_free(ctx);
     unsetenv("CLIPCL_GEMM_SMALL");
+    unsetenv("CLIPCL_GEMM_TILE");
     /* CLIPCL_TUNING=0 applies nothing */
     setenv("CLIPCL_TUNING", "0", 1);
     ctx = tu_context();
@@ -257,6 +264,7 @@ START_TEST(test_file_applied)
     tune_applied(&ctx->cl, &got);
     for (int k = 0; k < TUNE_NKERNELS; k++) ck_assert(!got.have[k]);
     ck_assert_int_eq(ctx->k.small_tokens, 0);
+    ck_assert_int_eq(ctx->k.tile.min_tokens, 0);
     clipcl_context_free(ctx);
     unsetenv("CLIPCL_TUNING");
 }
@@ -407,6 +415,28 @@ START_TEST(test_parse_and_check)
     OK(tune_parse(TUNE_OWN, "SMALL_TOKENS=65537", v));
     ck_assert_int_eq(tune_valid(TUNE_OWN, v, NULL, why, sizeof why), -1);
     ck_assert_int_eq(tune_kernel_index("ClipclGemm"), TUNE_OWN);
+    /* its tiled kernel: sizes that make a work-group and fill the local tiles evenly */
+    ck_assert_int_eq(tune_kernel_index("ClipclTile"), TUNE_TILE);
+    OK(tune_parse(TUNE_TILE, tune_clblast_default(TUNE_TILE), v));
+    ck_assert(!tune_valid(TUNE_TILE, v, NULL, why, sizeof why) && v[0] == 0);
+    static const char *const bad_tiles[] = {
+        "MIN_TOKENS=16777217 NF=128 TT=128 RF=8 RT=8 KB=16", /* beyond TUNE_TILE_MAX */
+        "MIN_TOKENS=1 NF=96 TT=128 RF=8 RT=8 KB=16",        /* not a power of two */
+        "MIN_TOKENS=1 NF=128 TT=128 RF=2 RT=8 KB=16",       /* not a group of 4 */
+        "MIN_TOKENS=1 NF=4 TT=128 RF=8 RT=8 KB=16",         /* more per item than per group */
+        "MIN_TOKENS=1 NF=256 TT=256 RF=4 RT=4 KB=16",       /* 4096 items */
+        "MIN_TOKENS=1 NF=128 TT=128 RF=4 RT=4 KB=1",        /* 1024 items cannot fill 128-float tiles */
+        "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=128",      /* K tile too long */
+    };
+    for (size_t i = 0; i < sizeof bad_tiles / sizeof *bad_tiles; i++) {
+        OK(tune_parse(TUNE_TILE, bad_tiles[i], v));
+        ck_assert_msg(tune_valid(TUNE_TILE, v, NULL, why, sizeof why) == -1, "%s", bad_tiles[i]);
+    }
+    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=32", v));
+    ck_assert(!tune_valid(TUNE_TILE, v, NULL, why, sizeof why));
+    tune_limits small_dev = {256, {256, 256, 256}, 16384}; /* 32 KB of local tiles do not fit 16 KB */
+    ck_assert_int_eq(tune_valid(TUNE_TILE, v, &small_dev, why, sizeof why), -1);
+    ck_assert_msg(strstr(why, "local memory"), "%s", why);
     /* the table: PoCL CPUs get a complete row, other devices nothing */
     clipcl_device_info d = pocl_cpu();
     tune_set s;

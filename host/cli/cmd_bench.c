@@ -71,7 +71,7 @@ typedef struct devres {
     double cold_ms, cold_nocache_ms;
     int have_cold, cold_failed;
     char error[512];
-    char gemm[700]; /* which GEMM parameters and kernels ran (tune_status, ClipclGemm) */
+    char gemm[800]; /* which GEMM parameters and kernels ran (tune_status, ClipclGemm, ClipclTile) */
     const char *precision;
 } devres;
 
@@ -237,10 +237,14 @@ static void bench_device(const char *self, const char *dir, int devidx, const in
         r->dev = *clipcl_context_device(ctx);
         char tdesc[600];
         tune_status(&ctx->cl, tdesc, sizeof tdesc);
+        char small[64] = "", tile[128] = "";
+        const ops_tile *g = &ctx->k.tile;
         if (ctx->k.small_tokens)
-            snprintf(r->gemm, sizeof r->gemm, "%s; clipcl's own GEMM over up to %d tokens", tdesc, ctx->k.small_tokens);
-        else
-            snprintf(r->gemm, sizeof r->gemm, "%s", tdesc);
+            snprintf(small, sizeof small, "; clipcl's own GEMM over up to %d tokens", ctx->k.small_tokens);
+        if (g->min_tokens)
+            snprintf(tile, sizeof tile, "; clipcl's tiled GEMM (%dx%d, %dx%d per item, K by %d) from %d tokens", g->nf,
+                     g->tt, g->rf, g->rt, g->kb, g->min_tokens);
+        snprintf(r->gemm, sizeof r->gemm, "%s%s%s", tdesc, small, tile);
         if (!pix) {
             size_t npix = clipcl_model_pixels_per_image(m);
             pix = malloc((size_t)maxb * (npix ? npix : 1) * sizeof *pix);

@@ -364,8 +364,14 @@ static int worker_run(char *spec)
        candidate's Xgemm, as they will in every context once the candidate is applied */
     ops_set_gemm(&w.ctx->k, (int)tune_get(&set, TUNE_XGEMM, "GEMMK"), (int)tune_get(&set, TUNE_XGEMM, "MWG"),
                  (int)tune_get(&set, TUNE_XGEMM, "NWG"));
-    /* clipcl's own kernel only where the candidate says so ($CLIPCL_GEMM_SMALL is ignored) */
+    /* clipcl's own kernels only where the candidate says so ($CLIPCL_GEMM_SMALL and
+       $CLIPCL_GEMM_TILE are ignored) */
     w.ctx->k.small_tokens = set.have[TUNE_OWN] ? (int)set.v[TUNE_OWN][0] : 0;
+    w.ctx->k.tile_forced = 0;
+    ops_tile tile = w.ctx->k.tile;
+    tile.min_tokens = 0;
+    if (set.have[TUNE_TILE]) tile = tune_tile(set.v[TUNE_TILE]);
+    ops_set_tile(&w.ctx->k, &tile);
     if ((rc = worker_setup(&w))) goto done;
     double sum = 0;
     rc = 1;
@@ -846,7 +852,12 @@ static int show(const char *device)
         if (k == TUNE_OWN) /* what the context uses, $CLIPCL_GEMM_SMALL included */
             snprintf(p, sizeof p, "SMALL_TOKENS=%d%s", ctx->k.small_tokens,
                      ctx->k.small_forced ? " ($CLIPCL_GEMM_SMALL)" : applied.have[k] ? "" : " (off)");
-        else if (applied.have[k]) tune_format(k, applied.v[k], p, sizeof p);
+        else if (k == TUNE_TILE) { /* likewise, $CLIPCL_GEMM_TILE included */
+            const ops_tile *g = &ctx->k.tile;
+            snprintf(p, sizeof p, "MIN_TOKENS=%d NF=%d TT=%d RF=%d RT=%d KB=%d%s", g->min_tokens, g->nf, g->tt, g->rf,
+                     g->rt, g->kb,
+                     ctx->k.tile_forced ? " ($CLIPCL_GEMM_TILE)" : g->min_tokens ? "" : " (off)");
+        } else if (applied.have[k]) tune_format(k, applied.v[k], p, sizeof p);
         else snprintf(p, sizeof p, "(CLBlast's own)");
         printf("  %-12s %s\n", tune_kernel_name(k), p);
     }
@@ -1031,6 +1042,15 @@ int cmd_tune(int argc, char **argv)
         "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16",
         "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=4 VWND=4 WGD=32",
     };
+    /* gemm_fm_tile's sizes, most promising for a big GPU first (the first is always timed):
+       8x8 results per work-item in 128x128 tiles, then shorter K tiles, narrower tiles
+       (more work-groups where N is 768), a longer K tile, 4x4 results per item */
+    static const char *const tile_sets[] = {
+        "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=16", "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=8",
+        "MIN_TOKENS=1 NF=64 TT=128 RF=8 RT=8 KB=16",  "MIN_TOKENS=1 NF=128 TT=64 RF=8 RT=8 KB=16",
+        "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=32", "MIN_TOKENS=1 NF=64 TT=128 RF=4 RT=8 KB=16",
+        "MIN_TOKENS=1 NF=64 TT=64 RF=4 RT=4 KB=16",
+    };
     tune_set base;
     memset(&base, 0, sizeof base);
     base.have[TUNE_XGEMM_DIRECT] = base.have[TUNE_GEMM_ROUTINE] = 1;
@@ -1066,7 +1086,7 @@ int cmd_tune(int argc, char **argv)
     seed_sets(TUNE_XGEMM_DIRECT, &builtin, have_file ? &file : NULL, direct_extra, 2, seeds, &n_seeds);
     now = cli_now();
     left = budget - (now - t->t0);
-    search(t, "direct", TUNE_XGEMM_DIRECT, &base, seeds, n_seeds, now + 0.7 * left, &dir);
+    search(t, "direct", TUNE_XGEMM_DIRECT, &base, seeds, n_seeds, now + 0.6 * left, &dir);
 
     /* threshold: direct below S^3 multiply-adds; try every split the shapes allow */
     unsigned best_s = 0;
@@ -1124,6 +1144,52 @@ int cmd_tune(int argc, char **argv)
     }
     fin.v[TUNE_OWN][0] = small;
     fin.have[TUNE_OWN] = 1;
+    /* clipcl's tiled kernel (gemm_fm_tile) for many tokens: a few tile sets, each timed on
+       every block product, the best kept from the token count where it lowers the cost */
+    double cur[MAX_SHAPES];
+    for (int j = 0; j < t->n; j++) cur[j] = t->s[j].fm && small && t->s[j].M <= small ? own.t[j] : mixed[j];
+    tune_parse(TUNE_TILE, tune_clblast_default(TUNE_TILE), fin.v[TUNE_TILE]);
+    fin.have[TUNE_TILE] = 1;
+    size_t tile_from = 0;
+    double tile_cost = weighted(t, cur);
+    now = cli_now();
+    t->phase_end = now + 0.5 * (budget - (now - t->t0));
+    if (!o.quiet) fprintf(stderr, "[%4.0fs] clipcl's tiled kernel for many tokens\n", now - t->t0);
+    for (size_t c = 0; c < sizeof tile_sets / sizeof *tile_sets && (c == 0 || cli_now() < t->phase_end); c++) {
+        tune_set ts = fin;
+        tune_parse(TUNE_TILE, tile_sets[c], ts.v[TUNE_TILE]);
+        if (tune_valid(TUNE_TILE, ts.v[TUNE_TILE], &t->lim, why, sizeof why)) continue;
+        cand tc;
+        memset(&tc, 0, sizeof tc);
+        /* shapes go most expensive first: a set far slower there stops early */
+        if (evaluate(t, &tc, &ts, 4 * weighted(t, cur), 0, why, sizeof why) < 0) {
+            if (!o.quiet) fprintf(stderr, "        %s rejected: %s\n", tile_sets[c], why);
+            continue;
+        }
+        int better = 0;
+        for (int i = 0; i < t->n; i++) {
+            if (!t->s[i].fm || t->s[i].M <= small) continue;
+            double cost = 0;
+            for (int j = 0; j < t->n && cost < INFINITY; j++) {
+                const int use = t->s[j].fm && t->s[j].M > small && t->s[j].M >= t->s[i].M;
+                cost += t->s[j].weight * (!use ? cur[j] : tc.t[j] > 0 ? tc.t[j] : INFINITY);
+            }
+            if (cost < tile_cost) tile_cost = cost, tile_from = t->s[i].M, better = 1;
+        }
+        if (better) memcpy(fin.v[TUNE_TILE], ts.v[TUNE_TILE], sizeof fin.v[0]);
+        if (!o.quiet) {
+            fprintf(stderr, "        %s%s\n", tile_sets[c], better ? " (best so far)" : "");
+            for (int j = 0; j < t->n; j++)
+                if (t->s[j].fm && t->s[j].M > small && tc.t[j] > 0)
+                    fprintf(stderr, "          %-18s %7.1f GFLOP/s (now: %.1f)\n", t->s[j].what,
+                            flops(&t->s[j]) / tc.t[j] * 1e-9, flops(&t->s[j]) / cur[j] * 1e-9);
+        }
+    }
+    t->phase_end = 0;
+    fin.v[TUNE_TILE][0] = tile_from;
+    if (!o.quiet)
+        fprintf(stderr, "[%4.0fs] clipcl's tiled kernel: %s\n", cli_now() - t->t0,
+                tile_from ? "used from the tokens below" : "not faster, not used");
     /* the combination is a new program: check it on every shape and other batch sizes */
     cand after;
     memset(&after, 0, sizeof after);
@@ -1174,6 +1240,7 @@ int cmd_tune(int argc, char **argv)
         printf("%-18s %-16s %6.2f %8.1f %8.1f  %s\n", s->what, mnk, s->calls, flops(s) / s->before * 1e-9,
                flops(s) / s->after * 1e-9,
                s->fm && fin.v[TUNE_OWN][0] && s->M <= fin.v[TUNE_OWN][0]                  ? "clipcl"
+               : s->fm && fin.v[TUNE_TILE][0] && s->M >= fin.v[TUNE_TILE][0]              ? "tiled"
                : (double)s->M * s->N * s->K < (double)best_s * best_s * best_s ? "direct"
                                                                                : "indirect");
     }
@@ -1184,7 +1251,8 @@ int cmd_tune(int argc, char **argv)
     }
     for (int k = 0; k < TUNE_NKERNELS; k++) {
         char p[512];
-        snprintf(p, sizeof p, "%s", k == TUNE_OWN ? "SMALL_TOKENS=0 (off)" : "(CLBlast's own)");
+        snprintf(p, sizeof p, "%s",
+                 k == TUNE_OWN ? "SMALL_TOKENS=0 (off)" : k == TUNE_TILE ? "MIN_TOKENS=0 (off)" : "(CLBlast's own)");
         if (fin.have[k]) tune_format(k, fin.v[k], p, sizeof p);
         printf("  %-12s %s\n", tune_kernel_name(k), p);
     }
