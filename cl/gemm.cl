@@ -52,6 +52,12 @@
 #ifndef W_HALF
 #define W_HALF 0
 #endif
+/* which kernels a build holds (1: gemm_fm_small, 2: gemm_fm_tile, 4: gemm_fm_reg; the
+ * reduction always): PoCL spends seconds per kernel on fully unrolled register tiles, and
+ * the host builds each kernel with its own sizes anyway */
+#ifndef GEMM_KERNELS
+#define GEMM_KERNELS 7
+#endif
 
 #define ACT_QUICK_GELU 1 /* as cl/fm.cl */
 #define ACT_GELU 2
@@ -72,12 +78,15 @@ static inline float sg_epilogue(float v, __global const float *bias, int n, int 
 
 #if W_HALF
 #define WLOAD(i) vload_half((i), W)
+#define WLOADP(p, i) vload_half((i), (p))
 typedef __global const half *wptr;
 #else
 #define WLOAD(i) (W[i])
+#define WLOADP(p, i) ((p)[i])
 typedef __global const float *wptr;
 #endif
 
+#if GEMM_KERNELS & 1
 #define SG_LA (SG_KB * SG_TT / SG_WG) /* A-tile elements each work-item loads */
 #define SG_LW (SG_KB * SG_NF / SG_WG) /* W-tile elements each work-item loads (>= 1) */
 
@@ -158,6 +167,8 @@ void gemm_fm_small(__global const float *A, wptr W, __global float *C, const int
     }
 }
 
+#endif /* GEMM_KERNELS & 1 */
+
 /* C = beta * C + the sum of the parts' partial products P [parts][n], in order (the same
  * result on every run), then the epilogue. Launch: global n = N * Tp. */
 __kernel void gemm_fm_reduce(__global const float *P, __global float *C, const int n, const int parts,
@@ -171,6 +182,7 @@ __kernel void gemm_fm_reduce(__global const float *P, __global float *C, const i
 }
 
 /* ------------------------------------------------------------------ many tokens */
+#if GEMM_KERNELS & 2
 
 #ifndef TL_TT
 #define TL_TT 128 /* tokens per work-group */
@@ -316,3 +328,89 @@ void gemm_fm_tile(__global const float *A, wptr W, __global float *C, const int 
         }
     }
 }
+
+#endif /* GEMM_KERNELS & 2 */
+
+/* ------------------------------------------------------------------ many tokens, CPUs */
+#if GEMM_KERNELS & 4
+
+/* gemm_fm_reg: the same product without local memory, for CPUs. PoCL runs a work-group as
+ * loops over its items, split at every barrier, so the tiled kernel's design costs there
+ * what it saves on a GPU (0.65 against 3.8 images/s with CLBlast, ViT-B/32 batch 8). Here a
+ * work-group is one work-item that keeps RG_NF features × RG_TT tokens in float8
+ * accumulators (6 × 16: 12 of a CPU's 16 AVX2 registers) over all of K: per K step two
+ * vector loads of A, one broadcast per feature, two FMAs per feature. fma() because the
+ * kernel is for CPUs, which have it (PoCL turns mad() into a multiply and an add). The weight
+ * rows are streams along K; transposed weights (W_T) read a strided column instead, which
+ * measured twice as slow on PoCL. Launch: global (ceil(ch / RG_TT), ceil(N / RG_NF),
+ * chunks), local (1, 1, 1). Tp and ch are multiples of 8. */
+#ifndef RG_NF
+#define RG_NF 6 /* features per work-item */
+#endif
+#ifndef RG_TT
+#define RG_TT 16 /* tokens per work-item, a multiple of 8 */
+#endif
+#define RG_V (RG_TT / 8)
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N, const int K, const int Tp,
+                 const int ch, const float beta, __global const float *bias, const int act)
+{
+    const int c0 = get_group_id(2) * ch, w = min(ch, Tp - c0);
+    const int t0 = get_group_id(0) * RG_TT, n0 = get_group_id(1) * RG_NF;
+    if (t0 >= w) return;
+    const int nv = min(RG_V, (w - t0) / 8); /* vectors of 8 tokens inside the chunk */
+    A += (size_t)c0 * K + t0;
+    C += (size_t)c0 * N;
+    float8 acc[RG_NF][RG_V];
+    wptr wr[RG_NF];
+    #pragma unroll
+    for (int r = 0; r < RG_NF; r++) {
+        #pragma unroll
+        for (int v = 0; v < RG_V; v++) acc[r][v] = (float8)(0.0f);
+        const int n = min(n0 + r, N - 1); /* rows past N repeat the last; not stored */
+#if W_T
+        wr[r] = W + n;
+#else
+        wr[r] = W + (size_t)n * K;
+#endif
+    }
+    for (int k = 0; k < K; k++, A += w) {
+        float8 a[RG_V];
+        #pragma unroll
+        for (int v = 0; v < RG_V; v++) a[v] = v < nv ? vload8(v, A) : (float8)(0.0f);
+        #pragma unroll
+        for (int r = 0; r < RG_NF; r++) {
+#if W_T
+            const float8 f = (float8)(WLOADP(wr[r], (size_t)k * N));
+#else
+            const float8 f = (float8)(WLOADP(wr[r], k));
+#endif
+            #pragma unroll
+            for (int v = 0; v < RG_V; v++) acc[r][v] = fma(f, a[v], acc[r][v]);
+        }
+    }
+    #pragma unroll
+    for (int r = 0; r < RG_NF; r++) {
+        const int n = n0 + r;
+        #pragma unroll
+        for (int v = 0; v < RG_V; v++) {
+            if (n >= N || v >= nv) continue;
+            __global float *p = C + n * w + t0 + 8 * v;
+            float8 o = acc[r][v];
+            if (beta != 0.0f) o += beta * vload8(0, p);
+            if (act >= 0) {
+                o.s0 = sg_epilogue(o.s0, bias, n, act);
+                o.s1 = sg_epilogue(o.s1, bias, n, act);
+                o.s2 = sg_epilogue(o.s2, bias, n, act);
+                o.s3 = sg_epilogue(o.s3, bias, n, act);
+                o.s4 = sg_epilogue(o.s4, bias, n, act);
+                o.s5 = sg_epilogue(o.s5, bias, n, act);
+                o.s6 = sg_epilogue(o.s6, bias, n, act);
+                o.s7 = sg_epilogue(o.s7, bias, n, act);
+            }
+            vstore8(o, 0, p);
+        }
+    }
+}
+#endif /* GEMM_KERNELS & 4 */

@@ -48,7 +48,7 @@ clipcl_status ops_init(ops *k, ocl *o)
     }
     /* the tiled kernel's sizes until tuning says otherwise; this variable (tokens from
        which it runs) likewise wins over tuning */
-    ops_tile tile = {0, 128, 128, 8, 8, 16};
+    ops_tile tile = {0, 1, 128, 128, 8, 8, 16};
     k->tile = tile;
     env = getenv("CLIPCL_GEMM_TILE");
     if (env && *env >= '0' && *env <= '9') {
@@ -568,12 +568,13 @@ static clipcl_status gemm_small(ops *k, const ops_fm *L, size_t N, size_t K, cl_
     cl_kernel *kern = &k->gemm_small[k->w_t != 0][w_half != 0][narrow];
     clipcl_status st;
     if (!*kern) {
-        char opts[112];
-        snprintf(opts, sizeof opts, "-DW_T=%d -DW_HALF=%d -DSG_NF=%d -DSG_RF=%d -DSG_TT=%d -DSG_RT=%d -DSG_KB=%d",
+        char opts[144];
+        snprintf(opts, sizeof opts,
+                 "-DGEMM_KERNELS=1 -DW_T=%d -DW_HALF=%d -DSG_NF=%d -DSG_RF=%d -DSG_TT=%d -DSG_RT=%d -DSG_KB=%d",
                  k->w_t != 0, w_half != 0, nf, rf, SG_TT, SG_RT, SG_KB);
         if ((st = ocl_kernel(k->o, "gemm", opts, "gemm_fm_small", kern))) return st;
     }
-    if (parts > 1 && !k->gemm_reduce && (st = ocl_kernel(k->o, "gemm", "", "gemm_fm_reduce", &k->gemm_reduce)))
+    if (parts > 1 && !k->gemm_reduce && (st = ocl_kernel(k->o, "gemm", "-DGEMM_KERNELS=0", "gemm_fm_reduce", &k->gemm_reduce)))
         return st;
     const size_t nc = N * (size_t)tp;
     if (nc > 0x7fffffff) return err_set(CLIPCL_ERR_LIMIT, "GEMM over %d tokens x %zu features", tp, N);
@@ -604,14 +605,14 @@ int ops_gemm_tile(const ops *k, const ops_fm *L)
 void ops_set_tile(ops *k, const ops_tile *t)
 {
     const int min_tokens = k->tile_forced ? k->tile.min_tokens : t->min_tokens;
-    if (t->nf != k->tile.nf || t->tt != k->tile.tt || t->rf != k->tile.rf || t->rt != k->tile.rt ||
-        t->kb != k->tile.kb)
+    if (t->local != k->tile.local || t->nf != k->tile.nf || t->tt != k->tile.tt || t->rf != k->tile.rf ||
+        t->rt != k->tile.rt || t->kb != k->tile.kb)
         tile_release(k); /* built for other sizes */
     k->tile = *t;
     k->tile.min_tokens = min_tokens;
 }
 
-/* cl/gemm.cl's gemm_fm_tile over every chunk in one launch. */
+/* cl/gemm.cl's gemm_fm_tile (GPUs) or gemm_fm_reg (CPUs) over every chunk in one launch. */
 static clipcl_status gemm_tile(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half,
                                float beta, cl_mem bias, int act, cl_mem C)
 {
@@ -620,26 +621,33 @@ static clipcl_status gemm_tile(ops *k, const ops_fm *L, size_t N, size_t K, cl_m
     const double tpd = L->tp > 0 ? L->tp : 1;
     if ((double)K * tpd > 0x7fffffff || (double)N * tpd > 0x7fffffff || (double)N * K > 0x7fffffff)
         return err_set(CLIPCL_ERR_LIMIT, "GEMM of %zu x %zu over %d tokens", N, K, L->tp);
-    if (L->tp % 4 || L->ch % 4) /* ops_set_gemm's alignment is a multiple of 8 */
-        return err_set(CLIPCL_ERR_UNSUPPORTED, "gemm_fm_tile: %d tokens in chunks of %d", L->tp, L->ch);
+    const char *name = g->local ? "gemm_fm_tile" : "gemm_fm_reg";
+    if (L->tp % 8 || L->ch % 8) /* ops_set_gemm's alignment is a multiple of 8 */
+        return err_set(CLIPCL_ERR_UNSUPPORTED, "%s: %d tokens in chunks of %d", name, L->tp, L->ch);
     cl_kernel *kern = &k->gemm_tile[k->w_t != 0][w_half != 0];
     clipcl_status st;
     if (!*kern) {
-        char opts[128];
-        snprintf(opts, sizeof opts, "-DW_T=%d -DW_HALF=%d -DTL_NF=%d -DTL_TT=%d -DTL_RF=%d -DTL_RT=%d -DTL_KB=%d",
-                 k->w_t != 0, w_half != 0, g->nf, g->tt, g->rf, g->rt, g->kb);
-        if ((st = ocl_kernel(k->o, "gemm", opts, "gemm_fm_tile", kern))) return st;
+        char opts[192];
+        if (g->local)
+            snprintf(opts, sizeof opts,
+                     "-DGEMM_KERNELS=2 -DW_T=%d -DW_HALF=%d -DTL_NF=%d -DTL_TT=%d -DTL_RF=%d -DTL_RT=%d -DTL_KB=%d",
+                     k->w_t != 0, w_half != 0, g->nf, g->tt, g->rf, g->rt, g->kb);
+        else
+            snprintf(opts, sizeof opts, "-DGEMM_KERNELS=4 -DW_T=%d -DW_HALF=%d -DRG_NF=%d -DRG_TT=%d", k->w_t != 0,
+                     w_half != 0, g->nf, g->tt);
+        if ((st = ocl_kernel(k->o, "gemm", opts, name, kern))) return st;
     }
     const cl_int n = (cl_int)N, kd = (cl_int)K, tp = L->tp, ch = L->ch;
     cl_mem b = bias ? bias : A; /* any valid buffer when act < 0: the kernel does not read it */
     const cl_int ea = bias ? act : -1;
-    if ((st = ocl_setargs(*kern, "gemm_fm_tile", 10, OCL_A(A), OCL_A(W), OCL_A(C), OCL_A(n), OCL_A(kd), OCL_A(tp),
-                          OCL_A(ch), OCL_A(beta), OCL_A(b), OCL_A(ea))))
+    if ((st = ocl_setargs(*kern, name, 10, OCL_A(A), OCL_A(W), OCL_A(C), OCL_A(n), OCL_A(kd), OCL_A(tp), OCL_A(ch),
+                          OCL_A(beta), OCL_A(b), OCL_A(ea))))
         return st;
     const size_t w = (size_t)(ch < tp ? ch : tp), chunks = ((size_t)tp + ch - 1) / ch;
-    size_t local[3] = {(size_t)(g->tt / g->rt), (size_t)(g->nf / g->rf), 1};
+    size_t local[3] = {1, 1, 1};
+    if (g->local) local[0] = (size_t)(g->tt / g->rt), local[1] = (size_t)(g->nf / g->rf);
     size_t global[3] = {(w + g->tt - 1) / g->tt * local[0], (N + g->nf - 1) / g->nf * local[1], chunks};
-    return ocl_run(k->o, *kern, "gemm_fm_tile", 3, global, local, gemm_prof(k, (size_t)tp, N, K, beta));
+    return ocl_run(k->o, *kern, name, 3, global, local, gemm_prof(k, (size_t)tp, N, K, beta));
 }
 
 clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A, cl_mem W, int w_half, float beta,

@@ -17,10 +17,12 @@ typedef struct ops_event {
     cl_event start; /* marker enqueued before a multi-kernel call, or NULL */
 } ops_event;
 
-/* clipcl's tiled GEMM for many tokens (cl/gemm.cl, gemm_fm_tile): from min_tokens real tokens
- * up (0: never), with these tile sizes (tuning's ClipclTile, host/tune.h). */
+/* clipcl's GEMM for many tokens (cl/gemm.cl): from min_tokens real tokens up (0: never), in
+ * its local-memory form for GPUs (local = 1: gemm_fm_tile, nf x tt per work-group, rf x rt
+ * per work-item, kb along K per local tile) or its register form for CPUs (local = 0:
+ * gemm_fm_reg, nf x tt per work-item; rf, rt, kb unused). Tuning's ClipclTile, host/tune.h. */
 typedef struct ops_tile {
-    int min_tokens, nf, tt, rf, rt, kb;
+    int min_tokens, local, nf, tt, rf, rt, kb;
 } ops_tile;
 
 typedef struct ops {
@@ -42,7 +44,7 @@ typedef struct ops {
     cl_kernel gemm_reduce;
     ops_tile tile;     /* see ops_set_tile */
     int tile_forced;   /* tile.min_tokens came from $CLIPCL_GEMM_TILE, which wins over tuning */
-    cl_kernel gemm_tile[2][2]; /* gemm_fm_tile by [w_t][fp16 weight] for `tile`, made on first use */
+    cl_kernel gemm_tile[2][2]; /* gemm_fm_tile or _reg by [w_t][fp16 weight] for `tile`, made on first use */
     size_t sub_align; /* bytes: sub-buffer origin alignment (0: no sub-buffers) */
     /* profiling (when the queue has it): events not yet folded into stats */
     ops_event *evs;
@@ -173,7 +175,7 @@ clipcl_status ops_gemm_fm(ops *k, const ops_fm *L, size_t N, size_t K, cl_mem A,
  * $CLIPCL_GEMM_SMALL). Only then, or with ops_gemm_tile, may its weight be fp16 (w_half);
  * callers widen fp16 weights for CLBlast otherwise. */
 int ops_gemm_small(const ops *k, const ops_fm *L);
-/* Whether ops_gemm_fm runs clipcl's tiled kernel (gemm_fm_tile) for this layout: not
+/* Whether ops_gemm_fm runs clipcl's kernel for many tokens (see ops_tile) for this layout: not
  * ops_gemm_small, and at least k->tile.min_tokens real tokens (tuning's ClipclTile; or
  * $CLIPCL_GEMM_TILE). */
 int ops_gemm_tile(const ops *k, const ops_fm *L);

@@ -36,15 +36,15 @@ static const char *const direct_names[] = {"KWID", "MDIMAD", "MDIMCD", "NDIMBD",
 static const char *const routine_names[] = {"XGEMM_MIN_INDIRECT_SIZE"};
 static const char *const padtra_names[] = {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"};
 static const char *const own_names[] = {"SMALL_TOKENS"};
-static const char *const tile_names[] = {"MIN_TOKENS", "NF", "TT", "RF", "RT", "KB"};
+static const char *const tile_names[] = {"MIN_TOKENS", "LOCAL", "NF", "TT", "RF", "RT", "KB"};
 static const char *const *const param_names[TUNE_NKERNELS] = {xgemm_names, direct_names, routine_names, padtra_names,
                                                               own_names,   tile_names};
-static const int n_params[TUNE_NKERNELS] = {16, 10, 1, 3, 1, 6};
+static const int n_params[TUNE_NKERNELS] = {16, 10, 1, 3, 1, 7};
 
 enum { X_GEMMK, X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG, X_SA, X_SB, X_STRM, X_STRN,
        X_VWM, X_VWN };
 enum { P_PAD, P_TILE, P_WPT };
-enum { T_MIN, T_NF, T_TT, T_RF, T_RT, T_KB };
+enum { T_MIN, T_LOCAL, T_NF, T_TT, T_RF, T_RT, T_KB };
 enum { D_KWID, D_MDIMAD, D_MDIMCD, D_NDIMBD, D_NDIMCD, D_PADA, D_PADB, D_VWMD, D_VWND, D_WGD };
 
 #define MAX_TILE 1024u       /* no sane GEMM tile is bigger; bounds every product below */
@@ -88,14 +88,14 @@ const char *tune_clblast_default(int kernel)
     case TUNE_GEMM_ROUTINE: return "XGEMM_MIN_INDIRECT_SIZE=896";
     case TUNE_PADTRANSPOSE: return "PADTRA_PAD=0 PADTRA_TILE=8 PADTRA_WPT=4";
     case TUNE_OWN: return "SMALL_TOKENS=0"; /* not CLBlast's: what applies without a row or file */
-    case TUNE_TILE: return "MIN_TOKENS=0 NF=128 TT=128 RF=8 RT=8 KB=16"; /* as ops_init's */
+    case TUNE_TILE: return "MIN_TOKENS=0 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=16"; /* as ops_init's */
     }
     return "";
 }
 
 ops_tile tune_tile(const size_t *v)
 {
-    ops_tile t = {(int)v[T_MIN], (int)v[T_NF], (int)v[T_TT], (int)v[T_RF], (int)v[T_RT], (int)v[T_KB]};
+    ops_tile t = {(int)v[T_MIN], (int)v[T_LOCAL], (int)v[T_NF], (int)v[T_TT], (int)v[T_RF], (int)v[T_RT], (int)v[T_KB]};
     return t;
 }
 
@@ -149,10 +149,11 @@ static const tune_row table[] = {
        barriers, which PoCL runs as loops over the work-items. ViT-B/32 batch 1 with it: 2.0 s
        per image against 0.19 s with the row's Xgemm (2026-11-28, bench/NOTES.md). */
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "ClipclGemm", "SMALL_TOKENS=0"},
-    /* its tiled kernel for many tokens likewise: ViT-B/32 image batch 8 at 0.65 images/s with
-       it against 3.8 with the row's Xgemm (2026-11-28, bench/NOTES.md, ninth session) */
+    /* its kernel for many tokens in the CPU form (registers only, 6 features x 16 tokens per
+       work-item) on every block product: 70-77 GFLOP/s against the row's Xgemm at 56-72 on
+       the ViT-B/32 products at batch 1 and 8 (`clipcl tune`, 2026-11-28, bench/NOTES.md) */
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "ClipclTile",
-     "MIN_TOKENS=0 NF=128 TT=128 RF=8 RT=8 KB=16"},
+     "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=6 RT=16 KB=1"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
     {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
@@ -278,11 +279,19 @@ static int valid_padtranspose(const size_t *v, const tune_limits *lim, char *why
     return 0;
 }
 
-/* cl/gemm.cl's gemm_fm_tile: register tiles of groups of 4, a work-group that fits, local
- * tiles that its items fill evenly */
+/* cl/gemm.cl's gemm_fm_tile (LOCAL=1): register tiles of groups of 4, a work-group that
+ * fits, local tiles that its items fill evenly; gemm_fm_reg (LOCAL=0): up to 16 features
+ * by 8 to 32 tokens per work-item, written with RF = NF, RT = TT and KB = 1 */
 static int valid_tile(const size_t *v, const tune_limits *lim, char *why, size_t cap)
 {
     RULE(v[T_MIN] <= TUNE_TILE_MAX, "MIN_TOKENS must be at most %u", TUNE_TILE_MAX);
+    RULE(v[T_LOCAL] <= 1, "LOCAL must be 0 or 1");
+    if (!v[T_LOCAL]) {
+        RULE(v[T_NF] >= 1 && v[T_NF] <= 16, "NF must be 1..16 with LOCAL=0");
+        RULE(v[T_TT] >= 8 && v[T_TT] <= 32 && v[T_TT] % 8 == 0, "TT must be 8, 16, 24 or 32 with LOCAL=0");
+        RULE(v[T_RF] == v[T_NF] && v[T_RT] == v[T_TT] && v[T_KB] == 1, "LOCAL=0 takes RF=NF, RT=TT and KB=1");
+        return 0;
+    }
     RULE(pow2_upto(v[T_NF], 256) && pow2_upto(v[T_TT], 256) && v[T_NF] >= 4 && v[T_TT] >= 4,
          "NF and TT must be 4, 8, ..., 256");
     RULE((v[T_RF] == 4 || v[T_RF] == 8) && (v[T_RT] == 4 || v[T_RT] == 8), "RF and RT must be 4 or 8");
@@ -798,9 +807,9 @@ static const pspace space_direct[10] = {
  * the 1- to 4-wide work-groups added: PoCL runs a work-group as loops over its items. */
 static const pspace space_padtra[3] = {{2, {0, 1}}, {6, {1, 2, 4, 8, 16, 32}}, {5, {1, 2, 4, 8, 16}}};
 
-/* clipcl's tiled kernel (MIN_TOKENS 1: on every product it may take) */
-static const pspace space_tile[6] = {{1, {1}}, {3, {32, 64, 128}}, {3, {32, 64, 128}},
-                                     {2, {4, 8}}, {2, {4, 8}},     {3, {8, 16, 32}}};
+/* clipcl's tiled kernel, local-memory form (MIN_TOKENS 1: on every product it may take) */
+static const pspace space_tile[7] = {{1, {1}},    {1, {1}},    {3, {32, 64, 128}}, {3, {32, 64, 128}},
+                                     {2, {4, 8}}, {2, {4, 8}}, {3, {8, 16, 32}}};
 
 static uint64_t rnd(uint64_t *s)
 {

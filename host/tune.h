@@ -25,9 +25,11 @@
  *   ClipclGemm   SMALL_TOKENS: the transformer blocks' products over at most this many tokens
  *                run clipcl's kernel (cl/gemm.cl, ops_gemm_small) instead of CLBlast's
  *   ClipclTile   MIN_TOKENS: the blocks' products over at least this many tokens (and more
- *                than SMALL_TOKENS) run clipcl's tiled kernel (gemm_fm_tile, ops_gemm_tile),
- *                0 = never; NF TT RF RT KB: its tile sizes (features × tokens per work-group,
- *                per work-item, K per local tile). A file without it leaves the kernel off. */
+ *                than SMALL_TOKENS) run clipcl's kernel for many tokens (ops_gemm_tile),
+ *                0 = never; LOCAL: its form, 1 for GPUs (gemm_fm_tile, local-memory tiles),
+ *                0 for CPUs (gemm_fm_reg, registers only); NF TT RF RT KB: its sizes
+ *                (features × tokens per work-group, per work-item, K per local tile; see
+ *                ops_tile). A file without it leaves the kernel off. */
 #ifndef CLIPCL_TUNE_H
 #define CLIPCL_TUNE_H
 

@@ -564,12 +564,21 @@ START_TEST(test_gemm_nt)
 }
 END_TEST
 
-/* gemm_fm_tile's sizes (NF TT RF RT KB) in the tests: CLBlast-sized defaults, the smallest
- * tiles, unequal ones, and K tiles of 8 and 32 (a K that is not a multiple of them) */
+/* The sizes of the kernel for many tokens in the tests (min_tokens local NF TT RF RT KB):
+ * gemm_fm_tile at the default, the smallest tiles, and unequal ones with a K tile of 32 (with
+ * the default's 16, a K that is not a multiple of them); gemm_fm_reg at 6x16 and an odd
+ * number of features by three vectors of tokens. The first two are the forms' defaults. Each
+ * set is a program PoCL compiles for seconds, so a test picks them with tile_cfg. */
 static const ops_tile tile_cfgs[] = {
-    {1, 128, 128, 8, 8, 16}, {1, 16, 16, 4, 4, 8}, {1, 64, 32, 8, 4, 32}, {1, 32, 64, 4, 8, 8}, {1, 128, 64, 8, 4, 16},
+    {1, 1, 128, 128, 8, 8, 16}, {1, 0, 6, 16, 6, 16, 1}, {1, 1, 16, 16, 4, 4, 8},
+    {1, 0, 5, 24, 5, 24, 1},    {1, 1, 64, 32, 8, 4, 32},
 };
 #define N_TILE_CFGS (int)(sizeof tile_cfgs / sizeof *tile_cfgs)
+
+/* Every set with the weights as stored, only the two smallest with them transposed or as
+ * halves: the weight forms are a branch each per kernel, the sizes a loop bound (test_synth_tile
+ * runs the GPU form's default with transposed weights, as on NVIDIA, fp32 and fp16). */
+static int tile_cfg(int i, int wt, int half) { return wt || half ? 1 + i % 2 : i % N_TILE_CFGS; }
 
 /* Which of ops_gemm_fm's paths a test asks for: 0 CLBlast, 1 cl/gemm.cl's kernel for few
  * tokens, 2 its tiled kernel with tile_cfgs[cfg]; returns the settings to restore. */
@@ -608,7 +617,7 @@ START_TEST(test_gemm_fm)
             const int half = path >= 3, which = path >= 3 ? path - 2 : path;
             int saved_small;
             ops_tile saved_tile;
-            gemm_path(which, (int)si + cfg + wt, &saved_small, &saved_tile);
+            gemm_path(which, tile_cfg((int)si + cfg, wt, half), &saved_small, &saved_tile);
             const int ours = ops_gemm_small(K, &L) ? 1 : ops_gemm_tile(K, &L) ? 2 : 0;
             if (half && !ours) { /* fp16 weights only reach clipcl's kernels */
                 gemm_path_restore(saved_small, &saved_tile);
@@ -647,11 +656,13 @@ START_TEST(test_gemm_fm)
                     want[(size_t)t * N + j] = sum + beta * c0[(size_t)t * N + j];
                 }
             char what[160], tiles[48] = "";
-            if (ours == 2)
+            if (ours == 2 && used.local)
                 snprintf(tiles, sizeof tiles, " %dx%d/%dx%d/%d", used.nf, used.tt, used.rf, used.rt, used.kb);
+            else if (ours == 2)
+                snprintf(tiles, sizeof tiles, " registers %dx%d", used.nf, used.tt);
             snprintf(what, sizeof what, "gemm_fm %dx%dx%d beta=%g, layout %d/%d, weight %s%s, %s%s", M, N, Kd, beta,
                      L.ch, L.tp, wt ? "transposed" : "as stored", half ? " fp16" : "",
-                     ours == 1 ? "gemm_fm_small" : ours == 2 ? "gemm_fm_tile" : "CLBlast", tiles);
+                     ours == 1 ? "gemm_fm_small" : ours == 2 ? "many tokens" : "CLBlast", tiles);
             check_close(got, want, (size_t)M * N, 1e-5, what);
             free(a), free(w), free(wtr), free(wh), free(whtr), free(c0), free(af), free(cf0), free(cf), free(got),
                 free(want);
@@ -672,7 +683,7 @@ START_TEST(test_gemm_fm_act)
                 ops_fm L = fm_layout(ours == 2 ? 2 : 1, M); /* one chunk; several for the tiled kernel */
                 int saved_small;
                 ops_tile saved_tile;
-                gemm_path(ours, act + (int)si, &saved_small, &saved_tile);
+                gemm_path(ours, tile_cfg(act + (int)si, K->w_t, 0), &saved_small, &saved_tile);
                 ck_assert_int_eq(ops_gemm_small(K, &L) ? 1 : ops_gemm_tile(K, &L) ? 2 : 0, ours);
                 float *a = rnd((size_t)M * Kd, 90 + si, -1, 1), *w = rnd((size_t)N * Kd, 91, -0.2f, 0.2f),
                       *b = rnd(N, 92, -1, 1), *af = to_fm(a, Kd, &L, 3.0f), *wt = malloc((size_t)N * Kd * 4);
@@ -680,6 +691,7 @@ START_TEST(test_gemm_fm_act)
                     for (int q = 0; q < Kd; q++) wt[(size_t)q * N + j] = w[(size_t)j * Kd + q];
                 cl_mem da = dev(af, (size_t)L.tp * Kd * 4), dw = dev(K->w_t ? wt : w, (size_t)N * Kd * 4),
                        db = dev(b, N * 4), dc = dev(NULL, (size_t)L.tp * N * 4);
+                const int reg = ours == 2 && !K->tile.local;
                 clipcl_status st = ops_gemm_fm_act(K, &L, N, Kd, da, dw, 0, db, act, dc);
                 gemm_path_restore(saved_small, &saved_tile);
                 ck_assert_msg(st == CLIPCL_OK, "ops_gemm_fm_act: %s", clipcl_errmsg());
@@ -695,7 +707,10 @@ START_TEST(test_gemm_fm_act)
                     }
                 char what[96];
                 snprintf(what, sizeof what, "gemm_fm_act %dx%dx%d act=%d, %s", M, N, Kd, act,
-                         ours == 1 ? "gemm_fm_small" : ours == 2 ? "gemm_fm_tile" : "CLBlast + bias_act_fm");
+                         ours == 1  ? "gemm_fm_small"
+                         : reg      ? "gemm_fm_reg"
+                         : ours == 2 ? "gemm_fm_tile"
+                                     : "CLBlast + bias_act_fm");
                 check_close(got, want, (size_t)M * N, 1e-5, what);
                 free(a), free(w), free(b), free(af), free(wt), free(cf), free(got), free(want);
                 ocl_release(O, &da), ocl_release(O, &dw), ocl_release(O, &db), ocl_release(O, &dc);

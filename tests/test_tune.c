@@ -178,7 +178,7 @@ static tune_set sample_set(void)
     s.v[TUNE_GEMM_ROUTINE][0] = 333;
     OK(tune_parse(TUNE_PADTRANSPOSE, "PADTRA_PAD=1 PADTRA_TILE=4 PADTRA_WPT=2", s.v[TUNE_PADTRANSPOSE]));
     s.v[TUNE_OWN][0] = 64;
-    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=900 NF=64 TT=32 RF=8 RT=4 KB=8", s.v[TUNE_TILE]));
+    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=900 LOCAL=1 NF=64 TT=32 RF=8 RT=4 KB=8", s.v[TUNE_TILE]));
     for (int k = 0; k < TUNE_NKERNELS; k++) s.have[k] = 1;
     return s;
 }
@@ -420,20 +420,30 @@ START_TEST(test_parse_and_check)
     OK(tune_parse(TUNE_TILE, tune_clblast_default(TUNE_TILE), v));
     ck_assert(!tune_valid(TUNE_TILE, v, NULL, why, sizeof why) && v[0] == 0);
     static const char *const bad_tiles[] = {
-        "MIN_TOKENS=16777217 NF=128 TT=128 RF=8 RT=8 KB=16", /* beyond TUNE_TILE_MAX */
-        "MIN_TOKENS=1 NF=96 TT=128 RF=8 RT=8 KB=16",        /* not a power of two */
-        "MIN_TOKENS=1 NF=128 TT=128 RF=2 RT=8 KB=16",       /* not a group of 4 */
-        "MIN_TOKENS=1 NF=4 TT=128 RF=8 RT=8 KB=16",         /* more per item than per group */
-        "MIN_TOKENS=1 NF=256 TT=256 RF=4 RT=4 KB=16",       /* 4096 items */
-        "MIN_TOKENS=1 NF=128 TT=128 RF=4 RT=4 KB=1",        /* 1024 items cannot fill 128-float tiles */
-        "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=128",      /* K tile too long */
+        "MIN_TOKENS=16777217 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=16", /* beyond TUNE_TILE_MAX */
+        "MIN_TOKENS=1 LOCAL=1 NF=96 TT=128 RF=8 RT=8 KB=16",        /* not a power of two */
+        "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=2 RT=8 KB=16",       /* not a group of 4 */
+        "MIN_TOKENS=1 LOCAL=1 NF=4 TT=128 RF=8 RT=8 KB=16",         /* more per item than per group */
+        "MIN_TOKENS=1 LOCAL=1 NF=256 TT=256 RF=4 RT=4 KB=16",       /* 4096 items */
+        "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=4 RT=4 KB=1",        /* 1024 items cannot fill 128-float tiles */
+        "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=128",      /* K tile too long */
+        "MIN_TOKENS=1 LOCAL=2 NF=128 TT=128 RF=8 RT=8 KB=16",       /* no such form */
+        "MIN_TOKENS=1 LOCAL=0 NF=17 TT=16 RF=17 RT=16 KB=1",        /* the CPU form: too many features */
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=12 RF=6 RT=12 KB=1",          /* ... tokens not float8s */
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=40 RF=6 RT=40 KB=1",          /* ... too many tokens */
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=8 RT=8 KB=16",          /* ... not written canonically */
     };
     for (size_t i = 0; i < sizeof bad_tiles / sizeof *bad_tiles; i++) {
         OK(tune_parse(TUNE_TILE, bad_tiles[i], v));
         ck_assert_msg(tune_valid(TUNE_TILE, v, NULL, why, sizeof why) == -1, "%s", bad_tiles[i]);
     }
-    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=32", v));
+    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=32", v));
     ck_assert(!tune_valid(TUNE_TILE, v, NULL, why, sizeof why));
+    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=5 LOCAL=0 NF=6 TT=16 RF=6 RT=16 KB=1", v));
+    ck_assert(!tune_valid(TUNE_TILE, v, &tiny, why, sizeof why)); /* one work-item, no local memory */
+    ops_tile ot = tune_tile(v);
+    ck_assert(ot.min_tokens == 5 && ot.local == 0 && ot.nf == 6 && ot.tt == 16);
+    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=32", v));
     tune_limits small_dev = {256, {256, 256, 256}, 16384}; /* 32 KB of local tiles do not fit 16 KB */
     ck_assert_int_eq(tune_valid(TUNE_TILE, v, &small_dev, why, sizeof why), -1);
     ck_assert_msg(strstr(why, "local memory"), "%s", why);

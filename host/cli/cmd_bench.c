@@ -241,9 +241,12 @@ static void bench_device(const char *self, const char *dir, int devidx, const in
         const ops_tile *g = &ctx->k.tile;
         if (ctx->k.small_tokens)
             snprintf(small, sizeof small, "; clipcl's own GEMM over up to %d tokens", ctx->k.small_tokens);
-        if (g->min_tokens)
+        if (g->min_tokens && g->local)
             snprintf(tile, sizeof tile, "; clipcl's tiled GEMM (%dx%d, %dx%d per item, K by %d) from %d tokens", g->nf,
                      g->tt, g->rf, g->rt, g->kb, g->min_tokens);
+        else if (g->min_tokens)
+            snprintf(tile, sizeof tile, "; clipcl's register GEMM (%dx%d per item) from %d tokens", g->nf, g->tt,
+                     g->min_tokens);
         snprintf(r->gemm, sizeof r->gemm, "%s%s%s", tdesc, small, tile);
         if (!pix) {
             size_t npix = clipcl_model_pixels_per_image(m);

@@ -23,8 +23,9 @@
  * every product forced direct), then the direct/indirect
  * threshold chosen from the two winners' per-shape times, clipcl's own kernel for few tokens
  * (cl/gemm.cl) timed on every feature-major product and kept up to the token count where it
- * wins (ClipclGemm SMALL_TOKENS), and a final check of the combination on the model's shapes
- * plus other batch sizes. */
+ * wins (ClipclGemm SMALL_TOKENS), its tiled kernel for many tokens at a few tile sizes, kept
+ * from the token count where the best wins (ClipclTile), and a final check of the combination
+ * on the model's shapes plus other batch sizes. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -71,7 +72,8 @@ static void help(FILE *f)
             "with, XgemmDirect, and the size where CLBlast switches between the two GEMMs) for one\n"
             "OpenCL device, at the matrix shapes the model's encoders multiply at batch 1 and at\n"
             "--batch (default 8), then up to how many tokens clipcl's own GEMM for small products\n"
-            "beats them, and stores the fastest combination in the device's tuning file\n"
+            "beats them, and from how many tokens (and with which tile sizes) its tiled GEMM for\n"
+            "large products does, and stores the fastest combination in the device's tuning file\n"
             "(each batch size counts as its GEMM time relative to CLBlast's own parameters); every\n"
             "later clipcl run on that device applies it. Each candidate's result is checked against\n"
             "a double-precision reference; wrong or failing ones are rejected.\n"
@@ -379,7 +381,13 @@ static int worker_run(char *spec)
         double secs;
         if (worker_measure(&w, &w.s[i], &secs)) goto done;
         if (!w.s[i].timed) continue;
-        fprintf(wout(), "t %d %.9f\n", w.s[i].idx, secs);
+        /* which kernel ran it: CLBlast, or one of clipcl's (c: few tokens, t: tiled) */
+        const ops_fm L = ops_fm_layout(&w.ctx->k, (int)w.s[i].M);
+        const char *who = !w.s[i].fm                         ? "b"
+                          : ops_gemm_small(&w.ctx->k, &L) ? "c"
+                          : ops_gemm_tile(&w.ctx->k, &L)  ? "t"
+                                                          : "b";
+        fprintf(wout(), "t %d %.9f %s\n", w.s[i].idx, secs, who);
         fflush(wout());
         sum += w.s[i].weight * secs;
         if (sum > bound) {
@@ -431,6 +439,7 @@ typedef struct shape {
 typedef struct cand {
     tune_set set;
     double t[MAX_SHAPES]; /* fastest seconds per call seen; 0 = not measured */
+    char who[MAX_SHAPES]; /* the kernel the worker ran: 'b' CLBlast, 'c' clipcl's for few tokens, 't' tiled */
     double total;         /* weighted sum; INFINITY when rejected or stopped early */
 } cand;
 
@@ -566,8 +575,10 @@ static int read_answer(tuner *t, cand *c, char *out, int sig, int code, char *wh
     for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         int idx;
         double secs;
-        if (sscanf(line, "t %d %lf", &idx, &secs) == 2 && idx >= 0 && idx < t->n && secs > 0) {
+        char who = 'b';
+        if (sscanf(line, "t %d %lf %c", &idx, &secs, &who) >= 2 && idx >= 0 && idx < t->n && secs > 0) {
             if (!c->t[idx] || secs < c->t[idx]) c->t[idx] = secs;
+            c->who[idx] = who;
         } else if (!strcmp(line, "ok")) {
             verdict = 0;
         } else if (!strcmp(line, "pruned")) {
@@ -854,8 +865,8 @@ static int show(const char *device)
                      ctx->k.small_forced ? " ($CLIPCL_GEMM_SMALL)" : applied.have[k] ? "" : " (off)");
         else if (k == TUNE_TILE) { /* likewise, $CLIPCL_GEMM_TILE included */
             const ops_tile *g = &ctx->k.tile;
-            snprintf(p, sizeof p, "MIN_TOKENS=%d NF=%d TT=%d RF=%d RT=%d KB=%d%s", g->min_tokens, g->nf, g->tt, g->rf,
-                     g->rt, g->kb,
+            snprintf(p, sizeof p, "MIN_TOKENS=%d LOCAL=%d NF=%d TT=%d RF=%d RT=%d KB=%d%s", g->min_tokens, g->local,
+                     g->nf, g->tt, g->rf, g->rt, g->kb,
                      ctx->k.tile_forced ? " ($CLIPCL_GEMM_TILE)" : g->min_tokens ? "" : " (off)");
         } else if (applied.have[k]) tune_format(k, applied.v[k], p, sizeof p);
         else snprintf(p, sizeof p, "(CLBlast's own)");
@@ -1042,15 +1053,28 @@ int cmd_tune(int argc, char **argv)
         "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16",
         "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=4 VWND=4 WGD=32",
     };
-    /* gemm_fm_tile's sizes, most promising for a big GPU first (the first is always timed):
-       8x8 results per work-item in 128x128 tiles, then shorter K tiles, narrower tiles
-       (more work-groups where N is 768), a longer K tile, 4x4 results per item */
-    static const char *const tile_sets[] = {
-        "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=16", "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=8",
-        "MIN_TOKENS=1 NF=64 TT=128 RF=8 RT=8 KB=16",  "MIN_TOKENS=1 NF=128 TT=64 RF=8 RT=8 KB=16",
-        "MIN_TOKENS=1 NF=128 TT=128 RF=8 RT=8 KB=32", "MIN_TOKENS=1 NF=64 TT=128 RF=4 RT=8 KB=16",
-        "MIN_TOKENS=1 NF=64 TT=64 RF=4 RT=4 KB=16",
+    /* the kernel for many tokens: its GPU form (gemm_fm_tile) with 8x8 results per
+       work-item in 128x128 tiles, then shorter K tiles, narrower tiles (more work-groups where
+       N is 768), a longer K tile, 4x4 results per item; its CPU form (gemm_fm_reg) with 6x16
+       results per work-item (12 AVX2 registers; 5x16 about as fast on PoCL, 4x16, 7x16,
+       4x24, 3x32 and 6x8 slower: bench/NOTES.md), then 5x16, 4x16, 4x24 and 12x16 (AVX-512's
+       32 registers). The device's own kind goes first; the first set is always timed. */
+    static const char *const tile_gpu[] = {
+        "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=16", "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=8",
+        "MIN_TOKENS=1 LOCAL=1 NF=64 TT=128 RF=8 RT=8 KB=16",  "MIN_TOKENS=1 LOCAL=1 NF=128 TT=64 RF=8 RT=8 KB=16",
+        "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=32", "MIN_TOKENS=1 LOCAL=1 NF=64 TT=128 RF=4 RT=8 KB=16",
+        "MIN_TOKENS=1 LOCAL=1 NF=64 TT=64 RF=4 RT=4 KB=16",
     };
+    static const char *const tile_cpu[] = {
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=6 RT=16 KB=1",   "MIN_TOKENS=1 LOCAL=0 NF=5 TT=16 RF=5 RT=16 KB=1",
+        "MIN_TOKENS=1 LOCAL=0 NF=4 TT=16 RF=4 RT=16 KB=1",   "MIN_TOKENS=1 LOCAL=0 NF=4 TT=24 RF=4 RT=24 KB=1",
+        "MIN_TOKENS=1 LOCAL=0 NF=12 TT=16 RF=12 RT=16 KB=1",
+    };
+    const size_t n_gpu = sizeof tile_gpu / sizeof *tile_gpu, n_cpu = sizeof tile_cpu / sizeof *tile_cpu;
+    const char *tile_sets[sizeof tile_gpu / sizeof *tile_gpu + sizeof tile_cpu / sizeof *tile_cpu];
+    for (size_t i = 0; i < n_gpu + n_cpu; i++)
+        tile_sets[i] = dev->is_cpu ? (i < n_cpu ? tile_cpu[i] : tile_gpu[i - n_cpu])
+                                   : (i < n_gpu ? tile_gpu[i] : tile_cpu[i - n_gpu]);
     tune_set base;
     memset(&base, 0, sizeof base);
     base.have[TUNE_XGEMM_DIRECT] = base.have[TUNE_GEMM_ROUTINE] = 1;
@@ -1125,15 +1149,15 @@ int cmd_tune(int argc, char **argv)
     if (evaluate(t, &own, &own_set, INFINITY, 0, why, sizeof why) == 0) {
         double best_cost = weighted(t, mixed);
         for (int i = 0; i < t->n; i++) {
-            if (!t->s[i].fm) continue;
+            if (own.who[i] != 'c') continue;
             double cost = 0;
             for (int j = 0; j < t->n; j++)
-                cost += t->s[j].weight * (t->s[j].fm && t->s[j].M <= t->s[i].M ? own.t[j] : mixed[j]);
+                cost += t->s[j].weight * (own.who[j] == 'c' && t->s[j].M <= t->s[i].M ? own.t[j] : mixed[j]);
             if (cost < best_cost || (cost == best_cost && t->s[i].M < small)) best_cost = cost, small = t->s[i].M;
         }
         if (!o.quiet) {
             for (int j = 0; j < t->n; j++)
-                if (t->s[j].fm && own.t[j] > 0 && mixed[j] > 0)
+                if (own.who[j] == 'c' && own.t[j] > 0 && mixed[j] > 0)
                     fprintf(stderr, "        %-18s %7.1f GFLOP/s (CLBlast: %.1f)\n", t->s[j].what,
                             flops(&t->s[j]) / own.t[j] * 1e-9, flops(&t->s[j]) / mixed[j] * 1e-9);
             fprintf(stderr, "[%4.0fs] clipcl's own kernel: %s\n", cli_now() - t->t0,
@@ -1147,7 +1171,7 @@ int cmd_tune(int argc, char **argv)
     /* clipcl's tiled kernel (gemm_fm_tile) for many tokens: a few tile sets, each timed on
        every block product, the best kept from the token count where it lowers the cost */
     double cur[MAX_SHAPES];
-    for (int j = 0; j < t->n; j++) cur[j] = t->s[j].fm && small && t->s[j].M <= small ? own.t[j] : mixed[j];
+    for (int j = 0; j < t->n; j++) cur[j] = own.who[j] == 'c' && t->s[j].M <= small ? own.t[j] : mixed[j];
     tune_parse(TUNE_TILE, tune_clblast_default(TUNE_TILE), fin.v[TUNE_TILE]);
     fin.have[TUNE_TILE] = 1;
     size_t tile_from = 0;
@@ -1168,10 +1192,13 @@ int cmd_tune(int argc, char **argv)
         }
         int better = 0;
         for (int i = 0; i < t->n; i++) {
-            if (!t->s[i].fm || t->s[i].M <= small) continue;
+            if (tc.who[i] != 't') continue;
             double cost = 0;
             for (int j = 0; j < t->n && cost < INFINITY; j++) {
-                const int use = t->s[j].fm && t->s[j].M > small && t->s[j].M >= t->s[i].M;
+                /* as the worker ran it; a shape it did not reach would have been tiled
+                   unless the few-token kernel takes it */
+                const int tiled = tc.who[j] ? tc.who[j] == 't' : t->s[j].fm && !(own.who[j] == 'c' && t->s[j].M <= small);
+                const int use = tiled && t->s[j].M >= t->s[i].M;
                 cost += t->s[j].weight * (!use ? cur[j] : tc.t[j] > 0 ? tc.t[j] : INFINITY);
             }
             if (cost < tile_cost) tile_cost = cost, tile_from = t->s[i].M, better = 1;
@@ -1180,7 +1207,7 @@ int cmd_tune(int argc, char **argv)
         if (!o.quiet) {
             fprintf(stderr, "        %s%s\n", tile_sets[c], better ? " (best so far)" : "");
             for (int j = 0; j < t->n; j++)
-                if (t->s[j].fm && t->s[j].M > small && tc.t[j] > 0)
+                if (tc.who[j] == 't' && tc.t[j] > 0)
                     fprintf(stderr, "          %-18s %7.1f GFLOP/s (now: %.1f)\n", t->s[j].what,
                             flops(&t->s[j]) / tc.t[j] * 1e-9, flops(&t->s[j]) / cur[j] * 1e-9);
         }
