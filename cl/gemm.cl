@@ -72,6 +72,14 @@ static inline float sg_epilogue(float v, __global const float *bias, int n, int 
     return v;
 }
 
+/* the same on each lane of a vector of tokens (one feature n) */
+static inline float4 sg_epilogue4(float4 v, __global const float *bias, int n, int act)
+{
+    if (act < 0) return v;
+    return (float4)(sg_epilogue(v.x, bias, n, act), sg_epilogue(v.y, bias, n, act), sg_epilogue(v.z, bias, n, act),
+                    sg_epilogue(v.w, bias, n, act));
+}
+
 #define SG_TX (SG_TT / SG_RT)
 #define SG_FY (SG_NF / SG_RF)
 #define SG_WG (SG_TX * SG_FY)
@@ -318,13 +326,7 @@ void gemm_fm_tile(__global const float *A, wptr W, __global float *C, const int 
             __global float *p = C + n * w + t;
             float4 v = acc[r][c];
             if (beta != 0.0f) v += beta * vload4(0, p);
-            if (act >= 0) {
-                v.x = sg_epilogue(v.x, bias, n, act);
-                v.y = sg_epilogue(v.y, bias, n, act);
-                v.z = sg_epilogue(v.z, bias, n, act);
-                v.w = sg_epilogue(v.w, bias, n, act);
-            }
-            vstore4(v, 0, p);
+            vstore4(sg_epilogue4(v, bias, n, act), 0, p);
         }
     }
 }
@@ -399,17 +401,7 @@ void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N
             __global float *p = C + n * w + t0 + 8 * v;
             float8 o = acc[r][v];
             if (beta != 0.0f) o += beta * vload8(0, p);
-            if (act >= 0) {
-                o.s0 = sg_epilogue(o.s0, bias, n, act);
-                o.s1 = sg_epilogue(o.s1, bias, n, act);
-                o.s2 = sg_epilogue(o.s2, bias, n, act);
-                o.s3 = sg_epilogue(o.s3, bias, n, act);
-                o.s4 = sg_epilogue(o.s4, bias, n, act);
-                o.s5 = sg_epilogue(o.s5, bias, n, act);
-                o.s6 = sg_epilogue(o.s6, bias, n, act);
-                o.s7 = sg_epilogue(o.s7, bias, n, act);
-            }
-            vstore8(o, 0, p);
+            vstore8((float8)(sg_epilogue4(o.lo, bias, n, act), sg_epilogue4(o.hi, bias, n, act)), 0, p);
         }
     }
 }

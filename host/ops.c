@@ -30,6 +30,16 @@
 #define GEMM_CPU_ROWS 128
 #endif
 
+/* A token count from the environment, at most max: 1 when the variable gave one. */
+static int env_tokens(const char *name, unsigned long max, int *out)
+{
+    const char *env = getenv(name);
+    if (!env || *env < '0' || *env > '9') return 0;
+    unsigned long v = strtoul(env, NULL, 10);
+    *out = (int)(v > max ? max : v);
+    return 1;
+}
+
 clipcl_status ops_init(ops *k, ocl *o)
 {
     clipcl_status st;
@@ -40,22 +50,12 @@ clipcl_status ops_init(ops *k, ocl *o)
     if (env && *env >= '0' && *env <= '9') k->gemm_rows = (size_t)strtoull(env, NULL, 10);
     /* tokens up to which cl/gemm.cl replaces CLBlast: tuning sets it (ctx.c); this variable,
        for experiments, wins over tuning */
-    env = getenv("CLIPCL_GEMM_SMALL");
-    if (env && *env >= '0' && *env <= '9') {
-        unsigned long v = strtoul(env, NULL, 10);
-        k->small_tokens = v > 65536 ? 65536 : (int)v;
-        k->small_forced = 1;
-    }
+    k->small_forced = env_tokens("CLIPCL_GEMM_SMALL", 65536, &k->small_tokens);
     /* the tiled kernel's sizes until tuning says otherwise; this variable (tokens from
        which it runs) likewise wins over tuning */
     ops_tile tile = {0, 1, 128, 128, 8, 8, 16};
     k->tile = tile;
-    env = getenv("CLIPCL_GEMM_TILE");
-    if (env && *env >= '0' && *env <= '9') {
-        unsigned long v = strtoul(env, NULL, 10);
-        k->tile.min_tokens = v > 0x7fffffff ? 0x7fffffff : (int)v;
-        k->tile_forced = 1;
-    }
+    k->tile_forced = env_tokens("CLIPCL_GEMM_TILE", 0x7fffffff, &k->tile.min_tokens);
     /* PoCL runs a work-group as loops over its items, split at every barrier: a row's
        reduction over 128 items is 7 such rounds. 16 items: norms 26 -> 16 ms per ViT-B/32
        image batch of 8 (bench/NOTES.md, sixth session). */
