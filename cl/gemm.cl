@@ -339,20 +339,71 @@ void gemm_fm_tile(__global const float *A, wptr W, __global float *C, const int 
 /* gemm_fm_reg: the same product without local memory, for CPUs. PoCL runs a work-group as
  * loops over its items, split at every barrier, so the tiled kernel's design costs there
  * what it saves on a GPU (0.65 against 3.8 images/s with CLBlast, ViT-B/32 batch 8). Here a
- * work-group is one work-item that keeps RG_NF features × RG_TT tokens in float8
- * accumulators (6 × 16: 12 of a CPU's 16 AVX2 registers) over all of K: per K step two
- * vector loads of A, one broadcast per feature, two FMAs per feature. fma() because the
- * kernel is for CPUs, which have it (PoCL turns mad() into a multiply and an add). The weight
- * rows are streams along K; transposed weights (W_T) read a strided column instead, which
- * measured twice as slow on PoCL. Launch: global (ceil(ch / RG_TT), ceil(N / RG_NF),
- * chunks), local (1, 1, 1). Tp and ch are multiples of 8. */
+ * work-group is one work-item that keeps RG_NF features × RG_TT tokens in vector
+ * accumulators of RG_VW tokens over all of K: per K step RG_TT / RG_VW vector loads of A, one
+ * broadcast per feature, RG_TT / RG_VW FMAs per feature. RG_VW is the CPU's vector: 8 for
+ * AVX2 (6 × 16 fills 12 of its 16 registers), 16 for AVX-512 (6 × 64 fills 24 of its 32).
+ * fma() because the kernel is for CPUs, which have it (PoCL turns mad() into a multiply and
+ * an add). The weight rows are streams along K; transposed weights (W_T) read a strided
+ * column instead, which measured twice as slow on PoCL. Launch: global (ceil(ch / RG_TT),
+ * ceil(N / RG_NF), chunks), local (1, 1, 1). Tp and ch are multiples of 8, so with
+ * RG_VW = 16 a chunk's last vector may hold 8 tokens. */
 #ifndef RG_NF
 #define RG_NF 6 /* features per work-item */
 #endif
-#ifndef RG_TT
-#define RG_TT 16 /* tokens per work-item, a multiple of 8 */
+#ifndef RG_VW
+#define RG_VW 8 /* tokens per vector: 8 or 16 */
 #endif
-#define RG_V (RG_TT / 8)
+#ifndef RG_TT
+#define RG_TT 16 /* tokens per work-item, a multiple of RG_VW */
+#endif
+#define RG_V (RG_TT / RG_VW)
+
+static inline float8 rg_epilogue8(float8 v, __global const float *bias, int n, int act)
+{
+    return act < 0 ? v : (float8)(sg_epilogue4(v.lo, bias, n, act), sg_epilogue4(v.hi, bias, n, act));
+}
+
+#if RG_VW == 16
+typedef float16 rgvec;
+#define RG_LOAD(i, p) vload16((i), (p))
+#define RG_STORE(x, i, p) vstore16((x), (i), (p))
+/* the first 8 tokens of vector i, the rest zeros */
+#define RG_LOAD_HALF(i, p) ((float16)(vload8(2 * (i), (p)), (float8)(0.0f)))
+#define RG_LO(x) ((x).lo)
+static inline float16 rg_epilogue(float16 v, __global const float *bias, int n, int act)
+{
+    return act < 0 ? v : (float16)(rg_epilogue8(v.lo, bias, n, act), rg_epilogue8(v.hi, bias, n, act));
+}
+#elif RG_VW == 8
+typedef float8 rgvec;
+#define RG_LOAD(i, p) vload8((i), (p))
+#define RG_STORE(x, i, p) vstore8((x), (i), (p))
+#define RG_LOAD_HALF(i, p) ((float8)(0.0f)) /* never: chunks are whole vectors of 8 */
+#define RG_LO(x) (x)
+#define rg_epilogue rg_epilogue8
+#else
+#error "RG_VW must be 8 or 16"
+#endif
+
+#if W_T
+#define RG_W(r, k) WLOADP(wr[r], (size_t)(k) * N)
+#else
+#define RG_W(r, k) WLOADP(wr[r], (k))
+#endif
+/* vector v of the work-item's tokens at p: whole, its first 8 tokens (the chunk's last), or
+   zeros past the chunk */
+#define RG_LOADV(v, p) ((v) < nv ? RG_LOAD(v, p) : (v) == nv && part ? RG_LOAD_HALF(v, p) : (rgvec)(0.0f))
+/* one K step with the A vectors that LOADV(v) gives */
+#define RG_STEP(LOADV)                                                                                          \
+    {                                                                                                           \
+        rgvec a[RG_V];                                                                                          \
+        _Pragma("unroll") for (int v = 0; v < RG_V; v++) a[v] = LOADV;                                          \
+        _Pragma("unroll") for (int r = 0; r < RG_NF; r++) {                                                     \
+            const rgvec f = (rgvec)(RG_W(r, k));                                                                \
+            _Pragma("unroll") for (int v = 0; v < RG_V; v++) acc[r][v] = fma(f, a[v], acc[r][v]);               \
+        }                                                                                                       \
+    }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N, const int K, const int Tp,
@@ -361,15 +412,16 @@ void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N
     const int c0 = get_group_id(2) * ch, w = min(ch, Tp - c0);
     const int t0 = get_group_id(0) * RG_TT, n0 = get_group_id(1) * RG_NF;
     if (t0 >= w) return;
-    const int nv = min(RG_V, (w - t0) / 8); /* vectors of 8 tokens inside the chunk */
+    /* whole vectors inside the chunk, and whether one more holds its last 8 tokens */
+    const int nv = min(RG_V, (w - t0) / RG_VW), part = nv < RG_V && (w - t0) % RG_VW != 0;
     A += (size_t)c0 * K + t0;
-    C += (size_t)c0 * N;
-    float8 acc[RG_NF][RG_V];
+    C += (size_t)c0 * N + t0;
+    rgvec acc[RG_NF][RG_V];
     wptr wr[RG_NF];
     #pragma unroll
     for (int r = 0; r < RG_NF; r++) {
         #pragma unroll
-        for (int v = 0; v < RG_V; v++) acc[r][v] = (float8)(0.0f);
+        for (int v = 0; v < RG_V; v++) acc[r][v] = (rgvec)(0.0f);
         const int n = min(n0 + r, N - 1); /* rows past N repeat the last; not stored */
 #if W_T
         wr[r] = W + n;
@@ -377,31 +429,24 @@ void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N
         wr[r] = W + (size_t)n * K;
 #endif
     }
-    for (int k = 0; k < K; k++, A += w) {
-        float8 a[RG_V];
-        #pragma unroll
-        for (int v = 0; v < RG_V; v++) a[v] = v < nv ? vload8(v, A) : (float8)(0.0f);
-        #pragma unroll
-        for (int r = 0; r < RG_NF; r++) {
-#if W_T
-            const float8 f = (float8)(WLOADP(wr[r], (size_t)k * N));
-#else
-            const float8 f = (float8)(WLOADP(wr[r], k));
-#endif
-            #pragma unroll
-            for (int v = 0; v < RG_V; v++) acc[r][v] = fma(f, a[v], acc[r][v]);
-        }
-    }
+    /* a work-item wholly inside its chunk (all but a chunk's last) loads without tests */
+    if (nv == RG_V)
+        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_LOAD(v, A))
+    else
+        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_LOADV(v, A))
     #pragma unroll
     for (int r = 0; r < RG_NF; r++) {
         const int n = n0 + r;
+        __global float *p = C + n * w;
         #pragma unroll
         for (int v = 0; v < RG_V; v++) {
-            if (n >= N || v >= nv) continue;
-            __global float *p = C + n * w + t0 + 8 * v;
-            float8 o = acc[r][v];
-            if (beta != 0.0f) o += beta * vload8(0, p);
-            vstore8((float8)(sg_epilogue4(o.lo, bias, n, act), sg_epilogue4(o.hi, bias, n, act)), 0, p);
+            if (n >= N || v > nv || (v == nv && !part)) continue;
+            rgvec o = acc[r][v];
+            if (beta != 0.0f) o += beta * RG_LOADV(v, p);
+            if (v < nv)
+                RG_STORE(rg_epilogue(o, bias, n, act), v, p);
+            else /* the chunk's last 8 tokens */
+                vstore8(rg_epilogue8(RG_LO(o), bias, n, act), 2 * v, p);
         }
     }
 }

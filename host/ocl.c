@@ -109,6 +109,9 @@ static void describe(const dev_ref *r, int index, clipcl_device_info *info)
     cl_uint cu = 0;
     clGetDeviceInfo(r->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
     info->compute_units = (int)cu;
+    cl_uint vw = 0;
+    clGetDeviceInfo(r->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof vw, &vw, NULL);
+    info->vector_width = vw > 64 ? 64 : (int)vw;
     cl_ulong gm = 0, ma = 0;
     clGetDeviceInfo(r->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof gm, &gm, NULL);
     clGetDeviceInfo(r->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ma, &ma, NULL);

@@ -633,8 +633,8 @@ static clipcl_status gemm_tile(ops *k, const ops_fm *L, size_t N, size_t K, cl_m
                      "-DGEMM_KERNELS=2 -DW_T=%d -DW_HALF=%d -DTL_NF=%d -DTL_TT=%d -DTL_RF=%d -DTL_RT=%d -DTL_KB=%d",
                      k->w_t != 0, w_half != 0, g->nf, g->tt, g->rf, g->rt, g->kb);
         else
-            snprintf(opts, sizeof opts, "-DGEMM_KERNELS=4 -DW_T=%d -DW_HALF=%d -DRG_NF=%d -DRG_TT=%d", k->w_t != 0,
-                     w_half != 0, g->nf, g->tt);
+            snprintf(opts, sizeof opts, "-DGEMM_KERNELS=4 -DW_T=%d -DW_HALF=%d -DRG_NF=%d -DRG_TT=%d -DRG_VW=%d",
+                     k->w_t != 0, w_half != 0, g->nf, g->tt, g->rt);
         if ((st = ocl_kernel(k->o, "gemm", opts, name, kern))) return st;
     }
     const cl_int n = (cl_int)N, kd = (cl_int)K, tp = L->tp, ch = L->ch;

@@ -20,7 +20,8 @@ typedef struct ops_event {
 /* clipcl's GEMM for many tokens (cl/gemm.cl): from min_tokens real tokens up (0: never), in
  * its local-memory form for GPUs (local = 1: gemm_fm_tile, nf x tt per work-group, rf x rt
  * per work-item, kb along K per local tile) or its register form for CPUs (local = 0:
- * gemm_fm_reg, nf x tt per work-item; rf, rt, kb unused). Tuning's ClipclTile, host/tune.h. */
+ * gemm_fm_reg, nf x tt per work-item in vectors of rt tokens, 8 or 16 as the CPU's vector
+ * registers hold; rf, kb unused). Tuning's ClipclTile, host/tune.h. */
 typedef struct ops_tile {
     int min_tokens, local, nf, tt, rf, rt, kb;
 } ops_tile;

@@ -108,6 +108,7 @@ typedef struct tune_row {
     const char *platform; /* substring of the platform name; NULL = any */
     const char *device;   /* substring of the vendor or the device name; NULL = any */
     int type;
+    int min_vec;          /* native float vector width at least this (0 = any) */
     const char *kernel;   /* NULL: nothing to apply */
     const char *params;
 } tune_row;
@@ -142,33 +143,50 @@ typedef struct tune_row {
  * batch 1 4.35 -> 4.06 ms, batch 8 1066 -> 1263 images/s, batch 256 unchanged (2683 /
  * 2676); text batch 1 3.11 -> 2.88 ms, batch 8 1598 -> 1862 texts/s, batch 256 4715 / 4715
  * (bench/RESULTS.md). The H100 has the same chip; it gets the row once measured there. */
+#define POCL "Portable Computing Language"
 static const tune_row table[] = {
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Xgemm",
+    /* AVX-512 CPUs (PoCL's native float vectors of 16), measured on a 2-core Intel Xeon (PoCL's
+       skylake-avx512 target; 2.7 GHz, 320 GFLOP/s of FMAs) on 2026-11-28: clipcl's register
+       GEMM with 6 features x 64 tokens in vectors of 16 per work-item (24 of the 32 zmm
+       registers) ran ViT-B/32's block products at batch 8 at 175-193 GFLOP/s against 97 with
+       the AVX2 set below and 48 with the Xgemm row (bench/NOTES.md, tenth session). The other
+       kernels as on AVX2 CPUs. */
+    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "Xgemm",
+     "GEMMK=1 KREG=2 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
+    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "ClipclGemm", "SMALL_TOKENS=0"},
+    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "ClipclTile", "MIN_TOKENS=1 LOCAL=0 NF=6 TT=64 RF=6 RT=16 KB=1"},
+    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "XgemmDirect",
+     "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
+    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
+    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "Padtranspose", "PADTRA_PAD=1 PADTRA_TILE=16 PADTRA_WPT=1"},
+    {"pocl-cpu", POCL, NULL, ROW_CPU, 0, "Xgemm",
      "GEMMK=1 KREG=2 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
     /* clipcl's own kernel for few tokens (cl/gemm.cl) is a GPU design: local-memory tiles and
        barriers, which PoCL runs as loops over the work-items. ViT-B/32 batch 1 with it: 2.0 s
        per image against 0.19 s with the row's Xgemm (2026-11-28, bench/NOTES.md). */
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "ClipclGemm", "SMALL_TOKENS=0"},
+    {"pocl-cpu", POCL, NULL, ROW_CPU, 0, "ClipclGemm", "SMALL_TOKENS=0"},
     /* its kernel for many tokens in the CPU form (registers only, 6 features x 16 tokens per
-       work-item) on every block product: 70-77 GFLOP/s against the row's Xgemm at 56-72 on
-       the ViT-B/32 products at batch 1 and 8 (`clipcl tune`, 2026-11-28, bench/NOTES.md) */
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "ClipclTile",
-     "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=6 RT=16 KB=1"},
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "XgemmDirect",
+       work-item in vectors of 8) on every block product: 70-77 GFLOP/s against the row's
+       Xgemm at 56-72 on the ViT-B/32 products at batch 1 and 8 (`clipcl tune`, 2026-11-28,
+       bench/NOTES.md) */
+    {"pocl-cpu", POCL, NULL, ROW_CPU, 0, "ClipclTile", "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=6 RT=8 KB=1"},
+    {"pocl-cpu", POCL, NULL, ROW_CPU, 0, "XgemmDirect",
      "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
-    {"pocl-cpu", "Portable Computing Language", NULL, ROW_CPU, "Padtranspose", "PADTRA_PAD=1 PADTRA_TILE=16 PADTRA_WPT=1"},
-    {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, "XgemmDirect",
+    {"pocl-cpu", POCL, NULL, ROW_CPU, 0, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
+    {"pocl-cpu", POCL, NULL, ROW_CPU, 0, "Padtranspose", "PADTRA_PAD=1 PADTRA_TILE=16 PADTRA_WPT=1"},
+    {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, 0, "XgemmDirect",
      "KWID=4 MDIMAD=16 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
-    {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=491"},
+    {"nvidia-h200", "NVIDIA CUDA", "H200", ROW_GPU, 0, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=491"},
     /* every other device: CLBlast's own database */
-    {"default", NULL, NULL, ROW_ANY, NULL, NULL},
+    {"default", NULL, NULL, ROW_ANY, 0, NULL, NULL},
 };
+#undef POCL
 
 static int row_matches(const tune_row *r, const clipcl_device_info *d)
 {
     if (r->type == ROW_CPU && !d->is_cpu) return 0;
     if (r->type == ROW_GPU && !d->is_gpu) return 0;
+    if (d->vector_width < r->min_vec) return 0;
     if (r->platform && !strstr(d->platform, r->platform)) return 0;
     if (r->device && !strstr(d->vendor, r->device) && !strstr(d->name, r->device)) return 0;
     return 1;
@@ -281,15 +299,19 @@ static int valid_padtranspose(const size_t *v, const tune_limits *lim, char *why
 
 /* cl/gemm.cl's gemm_fm_tile (LOCAL=1): register tiles of groups of 4, a work-group that
  * fits, local tiles that its items fill evenly; gemm_fm_reg (LOCAL=0): up to 16 features
- * by 8 to 32 tokens per work-item, written with RF = NF, RT = TT and KB = 1 */
+ * by 8 to 64 tokens per work-item in vectors of RT = 8 or 16 tokens (at most 32 of them:
+ * a CPU's register file), written with RF = NF and KB = 1 */
 static int valid_tile(const size_t *v, const tune_limits *lim, char *why, size_t cap)
 {
     RULE(v[T_MIN] <= TUNE_TILE_MAX, "MIN_TOKENS must be at most %u", TUNE_TILE_MAX);
     RULE(v[T_LOCAL] <= 1, "LOCAL must be 0 or 1");
     if (!v[T_LOCAL]) {
         RULE(v[T_NF] >= 1 && v[T_NF] <= 16, "NF must be 1..16 with LOCAL=0");
-        RULE(v[T_TT] >= 8 && v[T_TT] <= 32 && v[T_TT] % 8 == 0, "TT must be 8, 16, 24 or 32 with LOCAL=0");
-        RULE(v[T_RF] == v[T_NF] && v[T_RT] == v[T_TT] && v[T_KB] == 1, "LOCAL=0 takes RF=NF, RT=TT and KB=1");
+        RULE(v[T_RT] == 8 || v[T_RT] == 16, "RT (tokens per vector) must be 8 or 16 with LOCAL=0");
+        RULE(v[T_TT] >= v[T_RT] && v[T_TT] <= 64 && v[T_TT] % v[T_RT] == 0,
+             "TT must be a multiple of RT up to 64 with LOCAL=0");
+        RULE(v[T_NF] * (v[T_TT] / v[T_RT]) <= 32, "LOCAL=0 keeps at most 32 vectors (NF x TT / RT)");
+        RULE(v[T_RF] == v[T_NF] && v[T_KB] == 1, "LOCAL=0 takes RF=NF and KB=1");
         return 0;
     }
     RULE(pow2_upto(v[T_NF], 256) && pow2_upto(v[T_TT], 256) && v[T_NF] >= 4 && v[T_TT] >= 4,

@@ -28,8 +28,9 @@
  *                than SMALL_TOKENS) run clipcl's kernel for many tokens (ops_gemm_tile),
  *                0 = never; LOCAL: its form, 1 for GPUs (gemm_fm_tile, local-memory tiles),
  *                0 for CPUs (gemm_fm_reg, registers only); NF TT RF RT KB: its sizes
- *                (features × tokens per work-group, per work-item, K per local tile; see
- *                ops_tile). A file without it leaves the kernel off. */
+ *                (features × tokens per work-group, per work-item, K per local tile; with
+ *                LOCAL=0: NF × TT per work-item in vectors of RT tokens; see ops_tile).
+ *                A file without it leaves the kernel off. */
 #ifndef CLIPCL_TUNE_H
 #define CLIPCL_TUNE_H
 

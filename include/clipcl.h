@@ -94,6 +94,7 @@ typedef struct clipcl_device_info {
     uint64_t max_alloc;      /* bytes */
     int fp16;                /* cl_khr_fp16 present */
     int is_default;          /* what a NULL device selector picks */
+    int vector_width;        /* native float vector width: 16 on AVX-512 CPUs, 8 on AVX2, 1 on most GPUs */
 } clipcl_device_info;
 
 /* Fills up to cap entries of out (out may be NULL with cap 0) and stores the total number of

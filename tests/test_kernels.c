@@ -570,15 +570,17 @@ END_TEST
  * number of features by three vectors of tokens. The first two are the forms' defaults. Each
  * set is a program PoCL compiles for seconds, so a test picks them with tile_cfg. */
 static const ops_tile tile_cfgs[] = {
-    {1, 1, 128, 128, 8, 8, 16}, {1, 0, 6, 16, 6, 16, 1}, {1, 1, 16, 16, 4, 4, 8},
-    {1, 0, 5, 24, 5, 24, 1},    {1, 1, 64, 32, 8, 4, 32},
+    {1, 1, 128, 128, 8, 8, 16}, {1, 0, 6, 16, 6, 8, 1}, {1, 1, 16, 16, 4, 4, 8}, {1, 0, 5, 48, 5, 16, 1},
+    {1, 0, 3, 24, 3, 8, 1},     {1, 1, 64, 32, 8, 4, 32},
 };
 #define N_TILE_CFGS (int)(sizeof tile_cfgs / sizeof *tile_cfgs)
 
-/* Every set with the weights as stored, only the two smallest with them transposed or as
- * halves: the weight forms are a branch each per kernel, the sizes a loop bound (test_synth_tile
- * runs the GPU form's default with transposed weights, as on NVIDIA, fp32 and fp16). */
-static int tile_cfg(int i, int wt, int half) { return wt || half ? 1 + i % 2 : i % N_TILE_CFGS; }
+/* Every set with the weights as stored, only the three smallest (both vector widths of the CPU
+ * form) with them transposed or as halves: the weight forms are a branch each per kernel, the
+ * sizes a loop bound (test_synth_tile runs the GPU form's default with transposed weights, as
+ * on NVIDIA, fp32 and fp16). The CPU form's vectors of 16 tokens meet chunks that end 8 tokens
+ * into a vector where fm_cfgs aligns to 8. */
+static int tile_cfg(int i, int wt, int half) { return wt || half ? 1 + i % 3 : i % N_TILE_CFGS; }
 
 /* Which of ops_gemm_fm's paths a test asks for: 0 CLBlast, 1 cl/gemm.cl's kernel for few
  * tokens, 2 its tiled kernel with tile_cfgs[cfg]; returns the settings to restore. */

@@ -26,6 +26,7 @@ static clipcl_device_info fake_device(const char *platform, const char *vendor, 
     snprintf(d.driver, sizeof d.driver, "%s", driver);
     d.is_gpu = gpu;
     d.is_cpu = !gpu;
+    d.vector_width = gpu ? 1 : 8;
     return d;
 }
 
@@ -429,8 +430,10 @@ START_TEST(test_parse_and_check)
         "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=128",      /* K tile too long */
         "MIN_TOKENS=1 LOCAL=2 NF=128 TT=128 RF=8 RT=8 KB=16",       /* no such form */
         "MIN_TOKENS=1 LOCAL=0 NF=17 TT=16 RF=17 RT=16 KB=1",        /* the CPU form: too many features */
-        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=12 RF=6 RT=12 KB=1",          /* ... tokens not float8s */
-        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=40 RF=6 RT=40 KB=1",          /* ... too many tokens */
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=12 RF=6 RT=12 KB=1",          /* ... vectors not of 8 or 16 */
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=24 RF=6 RT=16 KB=1",          /* ... tokens not whole vectors */
+        "MIN_TOKENS=1 LOCAL=0 NF=2 TT=80 RF=2 RT=16 KB=1",          /* ... too many tokens */
+        "MIN_TOKENS=1 LOCAL=0 NF=12 TT=48 RF=12 RT=16 KB=1",        /* ... 36 vectors: no CPU has them */
         "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=8 RT=8 KB=16",          /* ... not written canonically */
     };
     for (size_t i = 0; i < sizeof bad_tiles / sizeof *bad_tiles; i++) {
@@ -442,16 +445,27 @@ START_TEST(test_parse_and_check)
     OK(tune_parse(TUNE_TILE, "MIN_TOKENS=5 LOCAL=0 NF=6 TT=16 RF=6 RT=16 KB=1", v));
     ck_assert(!tune_valid(TUNE_TILE, v, &tiny, why, sizeof why)); /* one work-item, no local memory */
     ops_tile ot = tune_tile(v);
-    ck_assert(ot.min_tokens == 5 && ot.local == 0 && ot.nf == 6 && ot.tt == 16);
+    ck_assert(ot.min_tokens == 5 && ot.local == 0 && ot.nf == 6 && ot.tt == 16 && ot.rt == 16);
+    OK(tune_parse(TUNE_TILE, "MIN_TOKENS=1 LOCAL=0 NF=8 TT=64 RF=8 RT=16 KB=1", v)); /* 32 vectors */
+    ck_assert(!tune_valid(TUNE_TILE, v, NULL, why, sizeof why));
     OK(tune_parse(TUNE_TILE, "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=32", v));
     tune_limits small_dev = {256, {256, 256, 256}, 16384}; /* 32 KB of local tiles do not fit 16 KB */
     ck_assert_int_eq(tune_valid(TUNE_TILE, v, &small_dev, why, sizeof why), -1);
     ck_assert_msg(strstr(why, "local memory"), "%s", why);
-    /* the table: PoCL CPUs get a complete row, other devices nothing */
+    /* the table: PoCL CPUs get a complete row, other devices nothing; the CPU form of the
+       tiled kernel in vectors as wide as the CPU's (AVX2: 8 floats, AVX-512: 16) */
     clipcl_device_info d = pocl_cpu();
     tune_set s;
     ck_assert_str_eq(tune_builtin(&d, &s), "pocl-cpu");
     for (int k = 0; k < TUNE_NKERNELS; k++) ck_assert(s.have[k] && !tune_valid(k, s.v[k], NULL, NULL, 0));
+    ck_assert(tune_get(&s, TUNE_TILE, "LOCAL") == 0 && tune_get(&s, TUNE_TILE, "RT") == 8);
+    d.vector_width = 16;
+    ck_assert_str_eq(tune_builtin(&d, &s), "pocl-avx512");
+    for (int k = 0; k < TUNE_NKERNELS; k++) ck_assert(s.have[k] && !tune_valid(k, s.v[k], NULL, NULL, 0));
+    ck_assert(tune_get(&s, TUNE_TILE, "LOCAL") == 0 && tune_get(&s, TUNE_TILE, "RT") == 16);
+    d.vector_width = 4; /* SSE: the AVX2 row's vectors of 8 are two registers each, still correct */
+    ck_assert_str_eq(tune_builtin(&d, &s), "pocl-cpu");
+    d = pocl_cpu();
     snprintf(d.platform, sizeof d.platform, "NVIDIA CUDA");
     d.is_cpu = 0, d.is_gpu = 1;
     ck_assert_str_eq(tune_builtin(&d, &s), "default");

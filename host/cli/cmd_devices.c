@@ -47,9 +47,9 @@ int cmd_devices(int argc, char **argv)
             fputs(", \"name\": ", stdout);
             cli_json_str(stdout, d[i].name);
             printf(", \"type\": \"%s\", \"compute_units\": %d, \"global_mem\": %llu, \"max_alloc\": %llu, "
-                   "\"fp16\": %s, \"opencl_c\": ",
+                   "\"fp16\": %s, \"vector_width\": %d, \"opencl_c\": ",
                    type, d[i].compute_units, (unsigned long long)d[i].global_mem, (unsigned long long)d[i].max_alloc,
-                   d[i].fp16 ? "true" : "false");
+                   d[i].fp16 ? "true" : "false", d[i].vector_width);
             cli_json_str(stdout, d[i].version);
             fputs(", \"driver\": ", stdout);
             cli_json_str(stdout, d[i].driver);
@@ -59,9 +59,10 @@ int cmd_devices(int argc, char **argv)
             fputs("}", stdout);
         } else {
             printf("%c %d  %s\n", d[i].is_default ? '*' : ' ', d[i].index, d[i].name);
-            printf("     platform %s | vendor %s | %s | %d compute units | %.1f GiB | fp16 %s | %s | driver %s\n",
+            printf("     platform %s | vendor %s | %s | %d compute units | %.1f GiB | fp16 %s | float vectors of %d | %s | "
+                   "driver %s\n",
                    d[i].platform, d[i].vendor, type, d[i].compute_units, d[i].global_mem / 1073741824.0,
-                   d[i].fp16 ? "yes" : "no", d[i].version, d[i].driver);
+                   d[i].fp16 ? "yes" : "no", d[i].vector_width, d[i].version, d[i].driver);
             printf("     GEMM parameters: %s\n", tdesc);
         }
     }

@@ -1055,26 +1055,36 @@ int cmd_tune(int argc, char **argv)
     };
     /* the kernel for many tokens: its GPU form (gemm_fm_tile) with 8x8 results per
        work-item in 128x128 tiles, then shorter K tiles, narrower tiles (more work-groups where
-       N is 768), a longer K tile, 4x4 results per item; its CPU form (gemm_fm_reg) with 6x16
-       results per work-item (12 AVX2 registers; 5x16 about as fast on PoCL, 4x16, 7x16,
-       4x24, 3x32 and 6x8 slower: bench/NOTES.md), then 5x16, 4x16, 4x24 and 12x16 (AVX-512's
-       32 registers). The device's own kind goes first; the first set is always timed. */
+       N is 768), a longer K tile, 4x4 results per item; its CPU form (gemm_fm_reg) for AVX-512
+       (vectors of 16 tokens: 6x64 fills 24 of 32 registers, then 12x32, 8x48, 14x32) and for
+       AVX2 (vectors of 8: 6x16 fills 12 of 16 registers; 5x16 about as fast on PoCL, 4x16,
+       7x16, 4x24, 3x32 and 6x8 slower: bench/NOTES.md). The device's own kind goes first (a
+       CPU with vectors of 16 floats its AVX-512 sets); the first set is always timed. */
     static const char *const tile_gpu[] = {
         "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=16", "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=8",
         "MIN_TOKENS=1 LOCAL=1 NF=64 TT=128 RF=8 RT=8 KB=16",  "MIN_TOKENS=1 LOCAL=1 NF=128 TT=64 RF=8 RT=8 KB=16",
         "MIN_TOKENS=1 LOCAL=1 NF=128 TT=128 RF=8 RT=8 KB=32", "MIN_TOKENS=1 LOCAL=1 NF=64 TT=128 RF=4 RT=8 KB=16",
         "MIN_TOKENS=1 LOCAL=1 NF=64 TT=64 RF=4 RT=4 KB=16",
     };
-    static const char *const tile_cpu[] = {
-        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=6 RT=16 KB=1",   "MIN_TOKENS=1 LOCAL=0 NF=5 TT=16 RF=5 RT=16 KB=1",
-        "MIN_TOKENS=1 LOCAL=0 NF=4 TT=16 RF=4 RT=16 KB=1",   "MIN_TOKENS=1 LOCAL=0 NF=4 TT=24 RF=4 RT=24 KB=1",
-        "MIN_TOKENS=1 LOCAL=0 NF=12 TT=16 RF=12 RT=16 KB=1",
+    static const char *const tile_avx512[] = {
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=64 RF=6 RT=16 KB=1",   "MIN_TOKENS=1 LOCAL=0 NF=12 TT=32 RF=12 RT=16 KB=1",
+        "MIN_TOKENS=1 LOCAL=0 NF=8 TT=48 RF=8 RT=16 KB=1",   "MIN_TOKENS=1 LOCAL=0 NF=14 TT=32 RF=14 RT=16 KB=1",
     };
-    const size_t n_gpu = sizeof tile_gpu / sizeof *tile_gpu, n_cpu = sizeof tile_cpu / sizeof *tile_cpu;
-    const char *tile_sets[sizeof tile_gpu / sizeof *tile_gpu + sizeof tile_cpu / sizeof *tile_cpu];
-    for (size_t i = 0; i < n_gpu + n_cpu; i++)
-        tile_sets[i] = dev->is_cpu ? (i < n_cpu ? tile_cpu[i] : tile_gpu[i - n_cpu])
-                                   : (i < n_gpu ? tile_gpu[i] : tile_cpu[i - n_gpu]);
+    static const char *const tile_avx2[] = {
+        "MIN_TOKENS=1 LOCAL=0 NF=6 TT=16 RF=6 RT=8 KB=1", "MIN_TOKENS=1 LOCAL=0 NF=5 TT=16 RF=5 RT=8 KB=1",
+        "MIN_TOKENS=1 LOCAL=0 NF=4 TT=16 RF=4 RT=8 KB=1", "MIN_TOKENS=1 LOCAL=0 NF=4 TT=24 RF=4 RT=8 KB=1",
+    };
+    const char *const *groups[3] = {tile_gpu, tile_avx2, tile_avx512};
+    const size_t group_n[3] = {sizeof tile_gpu / sizeof *tile_gpu, sizeof tile_avx2 / sizeof *tile_avx2,
+                             sizeof tile_avx512 / sizeof *tile_avx512};
+    /* the device's kind first, then the other CPU kind, the GPU sets last on CPUs */
+    static const int orders[3][3] = {{0, 1, 2}, {1, 2, 0}, {2, 1, 0}};
+    const int *order = orders[!dev->is_cpu ? 0 : dev->vector_width >= 16 ? 2 : 1];
+    const char *tile_sets[sizeof tile_gpu / sizeof *tile_gpu + sizeof tile_avx2 / sizeof *tile_avx2 +
+                          sizeof tile_avx512 / sizeof *tile_avx512];
+    size_t n_tile = 0;
+    for (int g = 0; g < 3; g++)
+        for (size_t i = 0; i < group_n[order[g]]; i++) tile_sets[n_tile++] = groups[order[g]][i];
     tune_set base;
     memset(&base, 0, sizeof base);
     base.have[TUNE_XGEMM_DIRECT] = base.have[TUNE_GEMM_ROUTINE] = 1;
