@@ -131,16 +131,36 @@ void attention(__global const float *qkv, __global const float *bias, __global f
 /* CPU variant: one work-item (work-group of one: no barriers, no work-item loops) takes
  * ATT_QB queries of one head and walks the keys in chunks of ATT_KC. Each chunk of keys and
  * values is copied into private memory once for all ATT_QB queries: keys as they lie (one
- * row of keys per head dimension), so that the scores of eight keys are one float8
- * multiply-add per head dimension: no horizontal sums, and the exponentials are taken eight
- * at a time; values turned to one row per key, eight head dimensions per vector where
- * HEAD_DIM allows. */
+ * row of keys per head dimension), so that the scores of ATT_VW keys (the CPU's vector: 8
+ * floats for AVX2, 16 for AVX-512) are one vector multiply-add per head dimension: no
+ * horizontal sums, and the exponentials are taken a vector at a time; values turned to one
+ * row per key, ATT_VW (else 8) head dimensions per vector where HEAD_DIM allows. */
 #ifndef ATT_QB
 #define ATT_QB 32 /* queries per work-item */
 #endif
-#define ATT_KC 64 /* keys per chunk, a multiple of 8 */
+#ifndef ATT_VW
+#define ATT_VW 8 /* floats per vector: 8 or 16 */
+#endif
+#define ATT_KC 64 /* keys per chunk, a multiple of ATT_VW */
 
-#if HEAD_DIM % 8 == 0
+#if ATT_VW == 16
+typedef float16 kvec;
+#define KLOAD(i, p) vload16(i, p)
+#define KSTORE(v, i, p) vstore16(v, i, p)
+#elif ATT_VW == 8
+typedef float8 kvec;
+#define KLOAD(i, p) vload8(i, p)
+#define KSTORE(v, i, p) vstore8(v, i, p)
+#else
+#error "ATT_VW must be 8 or 16"
+#endif
+
+#if HEAD_DIM % ATT_VW == 0
+#define NV (HEAD_DIM / ATT_VW)
+typedef kvec vec;
+#define VLOAD(i, p) KLOAD(i, p)
+#define VSTORE(v, i, p) KSTORE(v, i, p)
+#elif HEAD_DIM % 8 == 0
 #define NV (HEAD_DIM / 8)
 typedef float8 vec;
 #define VLOAD(i, p) vload8(i, p)
@@ -183,8 +203,8 @@ void attention(__global const float *qkv, __global const float *bias, __global f
     const int kend = causal ? q0 + nq : T;
     for (int k0 = 0; k0 < kend; k0 += ATT_KC) {
         const int nk = min(ATT_KC, kend - k0);
-        const int nk8 = (nk + 7) / 8 * 8;
-        for (int j = 0; j < nk8; j++) {
+        const int nkv = (nk + ATT_VW - 1) / ATT_VW * ATT_VW;
+        for (int j = 0; j < nkv; j++) {
             if (j >= nk) {
                 for (int d = 0; d < HEAD_DIM; d++) kt[d][j] = 0.0f;
                 continue;
@@ -199,25 +219,25 @@ void attention(__global const float *qkv, __global const float *bias, __global f
         for (int i = 0; i < nq; i++) {
             const int n = causal ? min(nk, q0 + i - k0 + 1) : nk;
             if (n <= 0) continue;
-            const int nv = (n + 7) / 8;
+            const int nv = (n + ATT_VW - 1) / ATT_VW;
             for (int v = 0; v < nv; v++) {
-                float8 s0 = (float8)(qb[i]), s1 = (float8)0.0f, s2 = (float8)0.0f, s3 = (float8)0.0f;
+                kvec s0 = (kvec)(qb[i]), s1 = (kvec)0.0f, s2 = (kvec)0.0f, s3 = (kvec)0.0f;
                 int d = 0;
                 for (; d + 4 <= HEAD_DIM; d += 4) {
-                    s0 += q[i][d] * vload8(v, kt[d]);
-                    s1 += q[i][d + 1] * vload8(v, kt[d + 1]);
-                    s2 += q[i][d + 2] * vload8(v, kt[d + 2]);
-                    s3 += q[i][d + 3] * vload8(v, kt[d + 3]);
+                    s0 += q[i][d] * KLOAD(v, kt[d]);
+                    s1 += q[i][d + 1] * KLOAD(v, kt[d + 1]);
+                    s2 += q[i][d + 2] * KLOAD(v, kt[d + 2]);
+                    s3 += q[i][d + 3] * KLOAD(v, kt[d + 3]);
                 }
-                for (; d < HEAD_DIM; d++) s0 += q[i][d] * vload8(v, kt[d]);
-                vstore8((s0 + s1) + (s2 + s3), v, p);
+                for (; d < HEAD_DIM; d++) s0 += q[i][d] * KLOAD(v, kt[d]);
+                KSTORE((s0 + s1) + (s2 + s3), v, p);
             }
             float mx = -INFINITY;
             for (int j = 0; j < n; j++) mx = fmax(mx, p[j]);
             const float mnew = fmax(m[i], mx);
             const float corr = exp(m[i] - mnew); /* exp(-inf) = 0 on the first chunk */
-            /* eight at a time; entries past n are never read */
-            for (int v = 0; v < nv; v++) vstore8(exp(vload8(v, p) - mnew), v, p);
+            /* a vector at a time; entries past n are never read */
+            for (int v = 0; v < nv; v++) KSTORE(exp(KLOAD(v, p) - mnew), v, p);
             float sum = 0.0f;
             for (int j = 0; j < n; j++) sum += p[j];
             l[i] = l[i] * corr + sum;

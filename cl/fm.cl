@@ -33,6 +33,7 @@ static inline size_t fm_at(int t, int f, int F, int CH, int Tp)
  * neighbouring tokens (one chunk holds them all: FM_TT divides CH) with NORM_WG / FM_TT lanes
  * each over the features, so that neighbouring work-items read neighbouring tokens. Launch:
  * global ceil(Tp / FM_TT) * NORM_WG. */
+#if NORM_WG > 1
 #define FM_NL (NORM_WG / FM_TT)
 __kernel __attribute__((reqd_work_group_size(NORM_WG, 1, 1)))
 void layernorm_fm(__global float *x, const int has_bias, __global const float *bias,
@@ -83,6 +84,48 @@ void layernorm_fm(__global float *x, const int has_bias, __global const float *b
         y[e] = real ? (x[e] - mean) * rstd * gamma[i] + beta[i] : 0.0f;
     }
 }
+#else
+/* The CPU form (NORM_WG = 1): a work-group of one work-item takes FM_TT = 8 neighbouring
+ * tokens as the lanes of a float8 and walks all the features, so that every load and store is
+ * a vector along tokens and nothing is reduced across work-items (which PoCL runs as loops
+ * split at each barrier, with scalar loads a chunk's row apart). Each lane sums the features
+ * in the same order as the other form's single lane does. Launch: global ceil(Tp / FM_TT). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void layernorm_fm(__global float *x, const int has_bias, __global const float *bias,
+                  __global const float *gamma, __global const float *beta, __global float *y,
+                  const int rows, const int width, const float eps, const int CH, const int Tp)
+{
+    const int t0 = get_global_id(0) * FM_TT;
+    if (t0 >= Tp) return;
+    const int c0 = t0 / CH * CH, w = fm_w(t0, CH, Tp);
+    const size_t col = (size_t)c0 * width + (t0 - c0);
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    const int8 real = lane < (int8)(rows - t0); /* -1 where the token is real */
+    float8 s = (float8)(0.0f);
+    for (int i = 0; i < width; i++) {
+        __global float *p = x + col + (size_t)i * w;
+        float8 v = vload8(0, p);
+        if (has_bias) {
+            const float8 vb = v + bias[i];
+            vstore8(select(v, vb, real), 0, p);
+            v = vb;
+        }
+        s += v;
+    }
+    const float8 mean = s / (float)width;
+    s = (float8)(0.0f);
+    for (int i = 0; i < width; i++) {
+        const float8 d = vload8(0, x + col + (size_t)i * w) - mean;
+        s += d * d;
+    }
+    const float8 rstd = 1.0f / sqrt(s / (float)width + eps);
+    for (int i = 0; i < width; i++) {
+        const size_t e = col + (size_t)i * w;
+        const float8 o = (vload8(0, x + e) - mean) * rstd * gamma[i] + beta[i];
+        vstore8(select((float8)(0.0f), o, real), 0, y + e);
+    }
+}
+#endif
 
 /* dst (feature-major, F features) = src row-major [rows, F]; padding tokens get zeros.
  * Launch: global (Tp, F). */
@@ -92,6 +135,40 @@ __kernel void fm_from_rows(__global const float *src, __global float *dst, const
     const int t = get_global_id(0), f = get_global_id(1);
     if (t >= Tp) return;
     dst[fm_at(t, f, F, CH, Tp)] = t < rows ? src[(size_t)t * F + f] : 0.0f;
+}
+
+/* The image tower's input as a feature-major matrix of C*P*P features (channel, row and
+ * column within the patch, as a convolution weight flattens them) over the B*T tokens
+ * (T = G*G + 1: the class token, then the patches row by row), so that the patch embedding
+ * is a GEMM in the blocks' layout: pix [B, C, S, S]; each image's class token and the padding
+ * tokens get zeros (their embedding is then zero, and vit_embed_fm adds the class
+ * embedding). One work-item per token and channel row of its patch. Launch: global (Tp, C*P). */
+__kernel void patch_unfold_fm(__global const float *pix, __global float *patches, const int C, const int S,
+                              const int P, const int G, const int rows, const int CH, const int Tp)
+{
+    const int t = get_global_id(0), cy = get_global_id(1);
+    if (t >= Tp || cy >= C * P) return;
+    const int T = G * G + 1, b = t / T, g = t % T - 1, w = fm_w(t, CH, Tp);
+    __global float *dst = patches + fm_at(t, cy * P, C * P * P, CH, Tp);
+    if (t >= rows || g < 0) {
+        for (int kx = 0; kx < P; kx++) dst[(size_t)kx * w] = 0.0f;
+        return;
+    }
+    const int gy = g / G, gx = g % G, ch = cy / P, ky = cy % P;
+    __global const float *src = pix + (((size_t)b * C + ch) * S + gy * P + ky) * S + gx * P;
+    for (int kx = 0; kx < P; kx++) dst[(size_t)kx * w] = src[kx];
+}
+
+/* x (feature-major, W features, the patch embeddings with zeros at the class tokens) += the
+ * class embedding at each image's first token and the position embedding, for the real
+ * tokens (T per image). Launch: global (rows, W). */
+__kernel void vit_embed_fm(__global float *x, __global const float *cls, __global const float *pos, const int T,
+                           const int W, const int rows, const int CH, const int Tp)
+{
+    const int t = get_global_id(0), f = get_global_id(1);
+    if (t >= rows || f >= W) return;
+    const int p = t % T;
+    x[fm_at(t, f, W, CH, Tp)] += (p == 0 ? cls[f] : 0.0f) + pos[(size_t)p * W + f];
 }
 
 /* dst row-major [rows, F] = src (feature-major) (+ bias). Launch: global (F, rows). */

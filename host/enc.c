@@ -34,6 +34,10 @@ static clipcl_status ws_ensure(clipcl_model *m, int batch)
         if (tw[i]->present && tw[i]->kind != TOWER_RESNET) {
             W = (size_t)tw[i]->c.width > W ? (size_t)tw[i]->c.width : W;
             I = (size_t)tw[i]->c.ff > I ? (size_t)tw[i]->c.ff : I;
+            if (tw[i]->kind == TOWER_VIT) { /* h also holds the unfolded patches */
+                const size_t patch = (size_t)tw[i]->c.channels * tw[i]->c.patch_size * tw[i]->c.patch_size;
+                I = patch > I ? patch : I;
+            }
         }
     const size_t pad = OPS_FM_MAX_ALIGN;
     ocl *o = &m->ctx->cl;
@@ -86,12 +90,6 @@ static clipcl_status gemm_fm(clipcl_model *m, const ops_fm *L, size_t N, size_t 
     if (st) return st;
     return bias ? ops_gemm_fm_act(&m->ctx->k, L, N, K, A, W, direct, bias, act, C)
                 : ops_gemm_fm(&m->ctx->k, L, N, K, A, W, direct, beta, C);
-}
-
-/* The same for a transformer tower's weight, stored in the model's precision. */
-static clipcl_status gemm_w(clipcl_model *m, size_t M, size_t N, size_t K, cl_mem A, cl_mem W, float beta, cl_mem C)
-{
-    return gemm_wh(m, m->half, M, N, K, A, W, beta, C);
 }
 
 /* Runs the transformer blocks on ws->x, which holds the B*T tokens feature-major (cl/fm.cl,
@@ -269,7 +267,7 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, const uint8
     ocl *o = &m->ctx->cl;
     workspace *ws = &m->ws;
     const int T = t->tokens, W = t->c.width, S = t->c.image_size, P = t->c.patch_size, C = t->c.channels;
-    const size_t G2 = (size_t)T - 1, K = (size_t)C * P * P;
+    const size_t K = (size_t)C * P * P;
     cl_int cls[256], *cls_heap = NULL, *clsp = cls;
     if (B > 256) {
         cls_heap = malloc((size_t)B * sizeof *cls_heap);
@@ -280,13 +278,13 @@ static clipcl_status vision_chunk(clipcl_model *m, const float *pix, const uint8
     const ops_fm all = ops_fm_layout(k, B * T);
     cl_mem pending;
     clipcl_status st;
-    /* patches → h, patch embeddings → qkv (both free until the first block) */
+    /* patches → h (free until the first block), feature-major like the blocks' matrices: the
+       patch embedding (a stride-P convolution) is then a GEMM with the blocks' kernel */
     if ((st = upload_pixels(m, pix, rgb, B)) ||
         (st = ocl_upload(o, ws->idx, 0, (size_t)B * sizeof(cl_int), clsp)) ||
-        (st = ops_patch_unfold(k, ws->pix, ws->h, B, C, S, P)) ||
-        (st = gemm_w(m, (size_t)B * G2, (size_t)W, K, ws->h, t->patch_w, 0.0f, ws->qkv)) ||
-        (st = ops_vit_embed(k, ws->qkv, t->cls, t->pos_emb, ws->ln, B, T, W)) ||
-        (st = ops_fm_from_rows(k, ws->ln, ws->x, &all, W)) ||
+        (st = ops_patch_unfold_fm(k, ws->pix, ws->h, &all, C, S, P)) ||
+        (st = gemm_fm(m, &all, (size_t)W, K, ws->h, t->patch_w, 0.0f, NULL, 0, ws->x)) ||
+        (st = ops_vit_embed_fm(k, ws->x, t->cls, t->pos_emb, &all, T, W)) ||
         (st = ops_layernorm_fm(k, ws->x, NULL, t->pre_g, t->pre_b, ws->x, &all, W, t->c.eps)) ||
         (st = blocks(m, t, B, t->tokens, 0, !out->last_hidden_state, &pending)))
         goto done;

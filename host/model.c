@@ -287,6 +287,7 @@ static clipcl_status load_vit(loader *L, int oai)
     t->kind = TOWER_VIT;
     t->tokens = G * G + 1;
     if ((st = upload_w(L, &t->patch_w, n->embed, 4, c->width, c->channels, P, P)) ||
+        (st = turn_weight(L, &t->patch_w, c->width, c->channels * P * P, "patch weight")) ||
         (st = upload(L, &t->cls, n->cls, 1, c->width, 0, 0, 0)) ||
         (st = upload(L, &t->pos_emb, n->pos, 2, t->tokens, c->width, 0, 0)) ||
         (st = upload(L, &t->pre_g, n->pre_g, 1, c->width, 0, 0, 0)) ||
@@ -490,8 +491,8 @@ void model_ws_need(const tower *t, ws_need *n)
     n->x = n->ln = T * W;
     n->qkv = 3 * T * W;
     n->pooled = W;
-    if (t->kind == TOWER_VIT) { /* the unfolded patches also live in h */
-        h = zmax(h, (T - 1) * 3 * (size_t)t->c.patch_size * t->c.patch_size);
+    if (t->kind == TOWER_VIT) { /* the unfolded patches also live in h (a column per token) */
+        h = zmax(h, T * (size_t)t->c.channels * t->c.patch_size * t->c.patch_size);
         n->pix = 3 * (size_t)t->c.image_size * t->c.image_size;
     } else {
         n->ids = T;

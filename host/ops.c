@@ -20,7 +20,7 @@
 
 #define FM_TT 8 /* tokens per work-group of layernorm_fm (cl/fm.cl) */
 #ifndef FM_WG_CPU
-#define FM_WG_CPU 8 /* work-items per group of layernorm_fm on CPUs: FM_TT tokens, one lane */
+#define FM_WG_CPU 1 /* work-items per group of layernorm_fm on CPUs: its vector form (cl/fm.cl) */
 #endif
 #ifndef FM_WG_GPU
 #define FM_WG_GPU 512 /* ... on GPUs (at most): 64 lanes per token */
@@ -66,7 +66,8 @@ clipcl_status ops_init(ops *k, ocl *o)
         k->sub_align = align_bits / 8;
     ops_set_gemm(k, -1, 0, 0);
     /* feature-major LayerNorm: FM_TT tokens per group times lanes over the features; CPUs
-       get one lane (a reduction across lanes is barrier rounds there). GPUs get many: over
+       get its vector form (a reduction across lanes is barrier rounds there, and one lane per
+       token loaded scalars a chunk's row apart). GPUs get many lanes: over
        few tokens (batch 1: 7 groups for 50 tokens) each lane's loop over the features is a
        chain of loads whose latency nothing else hides, so the fewer features per lane the
        better (16 lanes: 48 loads each at width 768; 64 lanes: 12). */
@@ -89,13 +90,13 @@ clipcl_status ops_init(ops *k, ocl *o)
         (st = ocl_kernel(o, "embed", "", "text_embed", &k->text_embed)) ||
         (st = ocl_kernel(o, "embed", "", "text_embed_h", &k->text_embed_h)) ||
         (st = ocl_kernel(o, "eltwise", "", "half_to_float", &k->half_to_float)) ||
-        (st = ocl_kernel(o, "embed", "", "patch_unfold", &k->patch_unfold)) ||
         (st = ocl_kernel(o, "embed", "", "rgb8_normalize", &k->rgb8_normalize)) ||
-        (st = ocl_kernel(o, "embed", "", "vit_embed", &k->vit_embed)) ||
         (st = ocl_kernel(o, "fm", fm_opts, "layernorm_fm", &k->layernorm_fm)) ||
         (st = ocl_kernel(o, "fm", fm_opts, "bias_act_fm", &k->bias_act_fm)) ||
         (st = ocl_kernel(o, "fm", fm_opts, "gather_fm", &k->gather_fm)) ||
         (st = ocl_kernel(o, "fm", fm_opts, "fm_from_rows", &k->fm_from_rows)) ||
+        (st = ocl_kernel(o, "fm", fm_opts, "patch_unfold_fm", &k->patch_unfold_fm)) ||
+        (st = ocl_kernel(o, "fm", fm_opts, "vit_embed_fm", &k->vit_embed_fm)) ||
         (st = ocl_kernel(o, "fm", fm_opts, "fm_to_rows", &k->fm_to_rows)) ||
         (st = ocl_kernel(o, "eltwise", "", "transpose32", &k->transpose32)) ||
         (st = ocl_kernel(o, "eltwise", "", "transpose16", &k->transpose16))) {
@@ -128,7 +129,7 @@ void ops_free(ops *k)
     k->evs = NULL;
     k->cap_evs = 0;
     cl_kernel *all[] = {&k->layernorm, &k->l2norm, &k->add_bias,
-                        &k->gather_rows, &k->text_embed, &k->patch_unfold, &k->vit_embed,
+                        &k->gather_rows, &k->text_embed, &k->patch_unfold_fm, &k->vit_embed_fm,
                         &k->text_embed_h, &k->half_to_float, &k->rgb8_normalize, &k->layernorm_fm,
                         &k->bias_act_fm, &k->gather_fm, &k->fm_from_rows, &k->fm_to_rows, &k->transpose32,
                         &k->transpose16};
@@ -351,13 +352,13 @@ clipcl_status ops_half_to_float(ops *k, cl_mem src, cl_mem dst, size_t n)
                    prof_slot(k, CLIPCL_OP_ELEMENTWISE, 0, 6.0 * n));
 }
 
-clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P)
+clipcl_status ops_patch_unfold_fm(ops *k, cl_mem pix, cl_mem patches, const ops_fm *L, int C, int S, int P)
 {
-    int G = S / P;
-    clipcl_status st = ocl_setargs(k->patch_unfold, "patch_unfold", 6, OCL_A(pix), OCL_A(patches), OCL_A(C),
-                                   OCL_A(S), OCL_A(P), OCL_A(G));
-    return st ? st : run2d(k, k->patch_unfold, "patch_unfold", C * P, B * G * G, CLIPCL_OP_ELEMENTWISE,
-                                8.0 * B * G * G * C * P * P);
+    const int G = S / P;
+    clipcl_status st = ocl_setargs(k->patch_unfold_fm, "patch_unfold_fm", 9, OCL_A(pix), OCL_A(patches), OCL_A(C),
+                                   OCL_A(S), OCL_A(P), OCL_A(G), OCL_A(L->rows), OCL_A(L->ch), OCL_A(L->tp));
+    return st ? st : run2d(k, k->patch_unfold_fm, "patch_unfold_fm", L->tp, C * P, CLIPCL_OP_ELEMENTWISE,
+                                8.0 * L->tp * C * P * P);
 }
 
 clipcl_status ops_rgb8_normalize(ops *k, cl_mem rgb, cl_mem lut, cl_mem pix, int B, int plane)
@@ -372,11 +373,11 @@ clipcl_status ops_rgb8_normalize(ops *k, cl_mem rgb, cl_mem lut, cl_mem pix, int
                    prof_slot(k, CLIPCL_OP_ELEMENTWISE, 0, 15.0 * total));
 }
 
-clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W)
+clipcl_status ops_vit_embed_fm(ops *k, cl_mem x, cl_mem cls, cl_mem pos, const ops_fm *L, int T, int W)
 {
-    clipcl_status st = ocl_setargs(k->vit_embed, "vit_embed", 6, OCL_A(patch_out), OCL_A(cls), OCL_A(pos),
-                                   OCL_A(x), OCL_A(T), OCL_A(W));
-    return st ? st : run2d(k, k->vit_embed, "vit_embed", W, B * T, CLIPCL_OP_ELEMENTWISE, 12.0 * B * T * W);
+    clipcl_status st = ocl_setargs(k->vit_embed_fm, "vit_embed_fm", 8, OCL_A(x), OCL_A(cls), OCL_A(pos), OCL_A(T),
+                                   OCL_A(W), OCL_A(L->rows), OCL_A(L->ch), OCL_A(L->tp));
+    return st ? st : run2d(k, k->vit_embed_fm, "vit_embed_fm", L->rows, W, CLIPCL_OP_ELEMENTWISE, 12.0 * L->rows * W);
 }
 
 #ifndef ATTN_CPU_QB
@@ -388,12 +389,12 @@ clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out)
     /* CPUs have no separate local memory: the barrier-free variant (see cl/attn.cl) */
     const char *env = getenv("CLIPCL_ATTN_LOCAL"); /* 0 or 1: for kernel work and tests */
     int local = env && (*env == '0' || *env == '1') ? *env == '1' : !k->o->info.is_cpu;
-    return ops_attn_create_variant(k, head_dim, local, 0, out);
+    return ops_attn_create_variant(k, head_dim, local, 0, 0, out);
 }
 
-clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, ops_attn *out)
+clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, int vw, ops_attn *out)
 {
-    char opts[128];
+    char opts[160];
     /* Keys per tile: each of the two local tiles within 16 KB, so that devices with 32 KB of
        local memory run every head size. Rows are padded by one float4 where head_dim is a
        multiple of 4, else by one float (cl/attn.cl). */
@@ -406,8 +407,9 @@ clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int
        would otherwise be reserved for every resident thread (32 KB each at HEAD_DIM 64). */
     if (qb < 1) qb = k->o->info.is_cpu ? ATTN_CPU_QB : 1;
     out->qb = local_tiles ? 0 : qb;
-    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DATT_WG=%d -DATT_KT=%d -DATT_LOCAL=%d -DATT_QB=%d", head_dim, out->wg,
-             kt, local_tiles ? 1 : 0, out->qb ? out->qb : 1);
+    if (vw != 8 && vw != 16) vw = k->o->info.vector_width >= 16 ? 16 : 8; /* AVX-512 or narrower */
+    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DATT_WG=%d -DATT_KT=%d -DATT_LOCAL=%d -DATT_QB=%d -DATT_VW=%d", head_dim,
+             out->wg, kt, local_tiles ? 1 : 0, out->qb ? out->qb : 1, vw);
     return ocl_kernel(k->o, "attn", opts, "attention", &out->k);
 }
 

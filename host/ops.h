@@ -33,7 +33,7 @@ typedef struct ops {
     int fm_wg;   /* work-items per group of layernorm_fm (cl/fm.cl) */
     cl_mem gemm_tmp;  /* CLBlast's scratch for operand copies, kept between calls */
     size_t gemm_tmp_bytes;
-    cl_kernel layernorm, l2norm, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold, vit_embed,
+    cl_kernel layernorm, l2norm, add_bias, gather_rows, text_embed, text_embed_h, patch_unfold_fm, vit_embed_fm,
         half_to_float, rgb8_normalize, layernorm_fm, bias_act_fm, gather_fm, fm_from_rows, fm_to_rows, transpose32,
         transpose16;
     int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
@@ -97,6 +97,13 @@ clipcl_status ops_layernorm_fm(ops *k, cl_mem x, cl_mem bias, cl_mem gamma, cl_m
 clipcl_status ops_fm_from_rows(ops *k, cl_mem src, cl_mem dst, const ops_fm *L, int F);
 /* Row-major dst [L->rows, F] = feature-major src (+ bias; may be NULL). */
 clipcl_status ops_fm_to_rows(ops *k, cl_mem src, const ops_fm *L, cl_mem bias, cl_mem dst, int F);
+/* ViT input: patches (feature-major, layout L over B*(G*G + 1) tokens, C*S*S/G^2 features:
+ * a patch's channels, rows and columns as the convolution weight flattens them; zeros at
+ * each image's class token and the padding) = the patches of pix [B, C, S, S], G = S / P. */
+clipcl_status ops_patch_unfold_fm(ops *k, cl_mem pix, cl_mem patches, const ops_fm *L, int C, int S, int P);
+/* x (feature-major, W features, layout L) += the class embedding at every T-th token (each
+ * image's first) and pos [T, W] at every token. */
+clipcl_status ops_vit_embed_fm(ops *k, cl_mem x, cl_mem cls, cl_mem pos, const ops_fm *L, int T, int W);
 clipcl_status ops_l2norm(ops *k, cl_mem x, cl_mem y, int rows, int width);
 /* h = act(h + bias) in place on a feature-major h with `features` features (bias per feature). */
 clipcl_status ops_bias_act_fm(ops *k, cl_mem h, cl_mem bias, const ops_fm *L, int features, int act);
@@ -111,16 +118,15 @@ clipcl_status ops_text_embed(ops *k, cl_mem ids, cl_mem tok, int tok_half, cl_me
                              int W);
 /* dst[0..n) = (float) src[0..n) for a buffer of IEEE halves. */
 clipcl_status ops_half_to_float(ops *k, cl_mem src, cl_mem dst, size_t n);
-clipcl_status ops_patch_unfold(ops *k, cl_mem pix, cl_mem patches, int B, int C, int S, int P);
 /* pix [B, 3, plane] floats = lut [3, 256] applied to rgb [B, plane, 3] bytes. */
 clipcl_status ops_rgb8_normalize(ops *k, cl_mem rgb, cl_mem lut, cl_mem pix, int B, int plane);
-clipcl_status ops_vit_embed(ops *k, cl_mem patch_out, cl_mem cls, cl_mem pos, cl_mem x, int B, int T, int W);
 
 /* Chooses the variant for the device (local-memory tiles on GPUs, direct reads on CPUs;
  * $CLIPCL_ATTN_LOCAL=0|1 overrides); _variant builds the one asked for, the CPU variant with
- * qb queries per work-item (0: the device's default). */
+ * qb queries per work-item (0: the device's default) in vectors of vw floats (8 or 16; 0: 16
+ * where the device's native float vectors are that wide, else 8). */
 clipcl_status ops_attn_create(ops *k, int head_dim, ops_attn *out);
-clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, ops_attn *out);
+clipcl_status ops_attn_create_variant(ops *k, int head_dim, int local_tiles, int qb, int vw, ops_attn *out);
 void ops_attn_free(ops_attn *a);
 /* out[b,t] = softmax(q k^T / sqrt(d) (+ causal mask)) v for every head; see cl/attn.cl.
  * qkv and out are feature-major with layout L (L->rows = B * T). */

@@ -135,8 +135,9 @@ END_TEST
 START_TEST(test_layernorm_fm)
 {
     const int widths[] = {1, 3, 17, 48, 129, 768}, rows_list[] = {1, 5, 19};
-    /* the group sizes CPUs (one lane per token) and GPUs (16 or 64 lanes) use, on this device */
-    const int wgs[] = {8, 128, 512};
+    /* the group sizes CPUs (1: a float8 of tokens per work-item; 8: one lane per token) and
+       GPUs (16 or 64 lanes) use, on this device */
+    const int wgs[] = {1, 8, 128, 512};
     const cl_kernel saved_kern = K->layernorm_fm;
     const int saved_wg = K->fm_wg;
     size_t max_wg = 0;
@@ -423,46 +424,6 @@ START_TEST(test_rgb8_normalize)
 }
 END_TEST
 
-/* Patch unfold + GEMM + class/position embedding == a stride-P convolution. */
-START_TEST(test_patch_embed)
-{
-    const int cases[][3] = {{42, 10, 13}, {40, 14, 8}, {16, 16, 5}, {17, 4, 6}}; /* S, P, W */
-    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
-        int S = cases[ci][0], P = cases[ci][1], W = cases[ci][2], B = 2, G = S / P, T = G * G + 1, Kd = 3 * P * P;
-        float *pix = rnd((size_t)B * 3 * S * S, 50 + ci, -2, 2), *w = rnd((size_t)W * Kd, 51, -0.1f, 0.1f),
-              *cls = rnd(W, 52, -1, 1), *pos = rnd((size_t)T * W, 53, -1, 1);
-        cl_mem dpix = dev(pix, (size_t)B * 3 * S * S * 4), dw = dev(w, (size_t)W * Kd * 4), dc = dev(cls, W * 4),
-               dpos = dev(pos, (size_t)T * W * 4), dpat = dev(NULL, (size_t)B * G * G * Kd * 4),
-               dout = dev(NULL, (size_t)B * G * G * W * 4), dx = dev(NULL, (size_t)B * T * W * 4);
-        OK(ops_patch_unfold(K, dpix, dpat, B, 3, S, P));
-        OK(ops_gemm_nt(K, (size_t)B * G * G, W, Kd, 1.0f, dpat, 0, dw, 0, 0.0f, dout, 0));
-        OK(ops_vit_embed(K, dout, dc, dpos, dx, B, T, W));
-        float *x = get(dx, (size_t)B * T * W);
-        double *want = malloc((size_t)B * T * W * sizeof *want);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++)
-                for (int o = 0; o < W; o++) {
-                    double v = 0;
-                    if (t == 0) {
-                        v = cls[o];
-                    } else {
-                        int gy = (t - 1) / G, gx = (t - 1) % G;
-                        for (int c = 0; c < 3; c++)
-                            for (int ky = 0; ky < P; ky++)
-                                for (int kx = 0; kx < P; kx++)
-                                    v += (double)w[((o * 3 + c) * P + ky) * P + kx] *
-                                         pix[(((size_t)b * 3 + c) * S + gy * P + ky) * S + gx * P + kx];
-                    }
-                    want[((size_t)b * T + t) * W + o] = v + pos[t * W + o];
-                }
-        check_close(x, want, (size_t)B * T * W, 1e-5, "patch embedding");
-        free(pix), free(w), free(cls), free(pos), free(x), free(want);
-        ocl_release(O, &dpix), ocl_release(O, &dw), ocl_release(O, &dc), ocl_release(O, &dpos), ocl_release(O, &dpat);
-        ocl_release(O, &dout), ocl_release(O, &dx);
-    }
-}
-END_TEST
-
 static void attention_ref(const float *qkv, const float *bias, double *out, int B, int T, int H, int D, int causal)
 {
     int W = H * D;
@@ -496,12 +457,14 @@ START_TEST(test_attention)
     const int Ts[] = {1, 17, 50, 77, 197, 257};
     const int dims[][2] = {{8, 1}, {12, 3}, {64, 2}, {5, 1}, {128, 1}}; /* head dim, heads */
     /* both variants on every device: local-memory tiles (GPUs) and direct reads (CPUs), the
-       latter with the device's queries per work-item, one, and five (blocks ending mid-way) */
-    const int qbs[] = {0, 1, 5};
-    for (int variant = 0; variant < 4; variant++)
+       latter with the device's queries per work-item, one, and five (blocks ending mid-way),
+       in the device's vectors, vectors of 16 (AVX-512) and of 8 (AVX2) */
+    const int qbs[] = {0, 1, 5, 0}, vws[] = {0, 16, 8, 0};
+    for (int variant = 0; variant < 5; variant++)
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
         ops_attn a = {0};
-        OK(ops_attn_create_variant(K, dims[di][0], variant == 3, variant < 3 ? qbs[variant] : 0, &a));
+        const int local = variant == 4, vw = variant == 3 ? (K->o->info.vector_width >= 16 ? 8 : 16) : vws[variant % 4];
+        OK(ops_attn_create_variant(K, dims[di][0], local, local ? 0 : qbs[variant], vw, &a));
         for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++)
             for (int causal = 0; causal < 2; causal++) {
                 int D = dims[di][0], H = dims[di][1], T = Ts[ti], B = 2, W = H * D;
@@ -518,8 +481,9 @@ START_TEST(test_attention)
                 double *want = malloc(no * sizeof *want);
                 attention_ref(qkv, bias, want, B, T, H, D, causal);
                 char what[96];
-                snprintf(what, sizeof what, "attention (%s, %d queries per item) D=%d H=%d T=%d causal=%d layout %d/%d",
-                         variant == 3 ? "local" : "direct", a.qb, D, H, T, causal, L.ch, L.tp);
+                snprintf(what, sizeof what,
+                         "attention (%s, %d queries per item, vectors %d) D=%d H=%d T=%d causal=%d layout %d/%d",
+                         local ? "local" : "direct", a.qb, vw, D, H, T, causal, L.ch, L.tp);
                 check_close(got, want, no, 2e-6, what);
                 free(qkv), free(bias), free(got), free(want);
                 ocl_release(O, &dq), ocl_release(O, &db), ocl_release(O, &dout);
@@ -599,6 +563,69 @@ static void gemm_path_restore(int small, const ops_tile *tile)
     K->small_tokens = small;
     ops_set_tile(K, tile);
 }
+
+/* Patch unfold + GEMM + class/position embedding == a stride-P convolution, in the blocks'
+ * feature-major layout (several token alignments and chunkings, each GEMM path). */
+START_TEST(test_patch_embed)
+{
+    const int cases[][3] = {{42, 10, 13}, {40, 14, 8}, {16, 16, 5}, {17, 4, 6}, {64, 32, 3}}; /* S, P, W */
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+        for (int cfg = 0; cfg < N_FM_CFGS; cfg++) {
+            int S = cases[ci][0], P = cases[ci][1], W = cases[ci][2], B = 1 + (int)(ci + cfg) % 3, G = S / P;
+            int T = G * G + 1, Kd = 3 * P * P;
+            ops_fm L = fm_layout(cfg, B * T);
+            float *pix = rnd((size_t)B * 3 * S * S, 50 + ci, -2, 2), *w = rnd((size_t)W * Kd, 51, -0.1f, 0.1f),
+                  *cls = rnd(W, 52, -1, 1), *pos = rnd((size_t)T * W, 53, -1, 1), *wt = malloc((size_t)W * Kd * 4);
+            for (int o = 0; o < W; o++)
+                for (int i = 0; i < Kd; i++) wt[(size_t)i * W + o] = w[(size_t)o * Kd + i];
+            float *junk = rnd((size_t)Kd * L.tp, 54, 100, 200);
+            cl_mem dpix = dev(pix, (size_t)B * 3 * S * S * 4), dw = dev(K->w_t ? wt : w, (size_t)W * Kd * 4),
+                   dc = dev(cls, W * 4), dpos = dev(pos, (size_t)T * W * 4), dpat = dev(junk, (size_t)Kd * L.tp * 4),
+                   dx = dev(NULL, (size_t)W * L.tp * 4);
+            int saved_small;
+            ops_tile saved_tile;
+            const int path = (int)(ci + cfg) % 3; /* CLBlast, the kernel for few tokens, the tiled one */
+            gemm_path(path, (int)ci, &saved_small, &saved_tile);
+            OK(ops_patch_unfold_fm(K, dpix, dpat, &L, 3, S, P));
+            OK(ops_gemm_fm(K, &L, W, Kd, dpat, dw, 0, 0.0f, dx));
+            OK(ops_vit_embed_fm(K, dx, dc, dpos, &L, T, W));
+            gemm_path_restore(saved_small, &saved_tile);
+            float *x = get(dx, (size_t)W * L.tp), *pat = get(dpat, (size_t)Kd * L.tp);
+            double *want = malloc((size_t)B * T * W * sizeof *want);
+            float *got = malloc((size_t)B * T * W * sizeof *got);
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++)
+                    for (int o = 0; o < W; o++) {
+                        double v = 0;
+                        if (t == 0) {
+                            v = cls[o];
+                        } else {
+                            int gy = (t - 1) / G, gx = (t - 1) % G;
+                            for (int c = 0; c < 3; c++)
+                                for (int ky = 0; ky < P; ky++)
+                                    for (int kx = 0; kx < P; kx++)
+                                        v += (double)w[((o * 3 + c) * P + ky) * P + kx] *
+                                             pix[(((size_t)b * 3 + c) * S + gy * P + ky) * S + gx * P + kx];
+                        }
+                        const size_t r = (size_t)b * T + t;
+                        want[r * W + o] = v + pos[t * W + o];
+                        got[r * W + o] = x[ops_fm_at(&L, r, o, W)];
+                    }
+            check_close(got, want, (size_t)B * T * W, 1e-5, "patch embedding");
+            /* the class tokens' and the padding's patch columns are zeros, so the padding's
+               embeddings are too */
+            for (int t = 0; t < L.tp; t++)
+                for (int i = 0; i < Kd; i++)
+                    if (t >= B * T || t % T == 0)
+                        ck_assert_msg(pat[ops_fm_at(&L, t, i, Kd)] == 0.0f, "patch column of token %d", t);
+            for (int t = B * T; t < L.tp; t++)
+                for (int o = 0; o < W; o++) ck_assert(x[ops_fm_at(&L, t, o, W)] == 0.0f);
+            free(pix), free(w), free(wt), free(cls), free(pos), free(junk), free(x), free(pat), free(want), free(got);
+            ocl_release(O, &dpix), ocl_release(O, &dw), ocl_release(O, &dc), ocl_release(O, &dpos);
+            ocl_release(O, &dpat), ocl_release(O, &dx);
+        }
+}
+END_TEST
 
 START_TEST(test_gemm_fm)
 {
