@@ -47,7 +47,8 @@ clipcl_status ops_init(ops *k, ocl *o)
     /* rows per GEMM call on CPUs (see ops_gemm_nt) */
     k->gemm_rows = o->info.is_cpu ? GEMM_CPU_ROWS : 0;
     const char *env = getenv("CLIPCL_GEMM_ROWS"); /* 0 = one call (for tuning experiments) */
-    if (env && *env >= '0' && *env <= '9') k->gemm_rows = (size_t)strtoull(env, NULL, 10);
+    k->rows_forced = env && *env >= '0' && *env <= '9';
+    if (k->rows_forced) k->gemm_rows = (size_t)strtoull(env, NULL, 10);
     /* tokens up to which cl/gemm.cl replaces CLBlast: tuning sets it (ctx.c); this variable,
        for experiments, wins over tuning */
     k->small_forced = env_tokens("CLIPCL_GEMM_SMALL", 65536, &k->small_tokens);
@@ -612,6 +613,12 @@ void ops_set_tile(ops *k, const ops_tile *t)
         tile_release(k); /* built for other sizes */
     k->tile = *t;
     k->tile.min_tokens = min_tokens;
+    /* The CPU form over at least 64 tokens per work-item gets chunks of one work-item's width:
+       each K step's loads of A are then one contiguous run (a chunk's rows are its tokens).
+       AVX-512, 6 x 64 per work-item, ViT-B/32 batch 8: GEMMs 4-15 % faster than in chunks of
+       128 (bench/NOTES.md, tenth session). */
+    const int cpu_wide = k->o && k->o->info.is_cpu && !t->local && t->min_tokens > 0 && t->tt >= 64;
+    if (!k->rows_forced) k->fm_chunk = cpu_wide ? t->tt : (int)(k->gemm_rows < 65536 ? k->gemm_rows : 65536);
 }
 
 /* cl/gemm.cl's gemm_fm_tile (GPUs) or gemm_fm_reg (CPUs) over every chunk in one launch. */

@@ -38,7 +38,8 @@ typedef struct ops {
         transpose16;
     int fm_align; /* feature-major token counts are padded to this (the GEMM's token tile) */
     int w_t;      /* transformer GEMM weights are stored transposed, [in, out] (see ops_set_gemm) */
-    int fm_chunk; /* tokens per feature-major chunk (0: one chunk) */
+    int fm_chunk; /* tokens per feature-major chunk (0: one chunk; see ops_set_tile) */
+    int rows_forced; /* gemm_rows and fm_chunk came from $CLIPCL_GEMM_ROWS */
     int small_tokens; /* ops_gemm_fm runs cl/gemm.cl over up to this many tokens (tuning's ClipclGemm) */
     int small_forced; /* small_tokens came from $CLIPCL_GEMM_SMALL, which wins over tuning */
     cl_kernel gemm_small[2][2][2]; /* cl/gemm.cl by [w_t][fp16 weight][narrow], made on first use */
@@ -187,7 +188,9 @@ int ops_gemm_small(const ops *k, const ops_fm *L);
  * $CLIPCL_GEMM_TILE). */
 int ops_gemm_tile(const ops *k, const ops_fm *L);
 /* Sets the tiled kernel's sizes and threshold (the sizes as tune_valid checks them for
- * ClipclTile; min_tokens stays as $CLIPCL_GEMM_TILE set it, if it did). */
+ * ClipclTile; min_tokens stays as $CLIPCL_GEMM_TILE set it, if it did), and the feature-major
+ * chunk width that goes with them (the CPU form's tokens per work-item from 64 up, else
+ * gemm_rows; $CLIPCL_GEMM_ROWS wins). */
 void ops_set_tile(ops *k, const ops_tile *t);
 /* C = act(A·Wᵀ + bias) (OPS_ACT_*, as ops_bias_act_fm): one launch on clipcl's own kernel,
  * else ops_gemm_fm then ops_bias_act_fm. */
