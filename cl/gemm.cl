@@ -347,7 +347,10 @@ void gemm_fm_tile(__global const float *A, wptr W, __global float *C, const int 
  * an add). The weight rows are streams along K; transposed weights (W_T) read a strided
  * column instead, which measured twice as slow on PoCL. Launch: global (ceil(ch / RG_TT),
  * ceil(N / RG_NF), chunks), local (1, 1, 1). Tp and ch are multiples of 8, so with
- * RG_VW = 16 a chunk's last vector may hold 8 tokens. */
+ * RG_VW = 16 a chunk's last vector may hold 8 tokens. Only the real tokens (the first rows,
+ * rounded up to 8) are computed, and a work-item's loop runs on its vectors that hold some:
+ * at batch 1 a text's 77 tokens were 128 columns of products, now 80; the padding's columns
+ * of C keep what they held, which nothing reads for a result (cl/fm.cl). */
 #ifndef RG_NF
 #define RG_NF 6 /* features per work-item */
 #endif
@@ -394,26 +397,29 @@ typedef float8 rgvec;
 /* vector v of the work-item's tokens at p: whole, its first 8 tokens (the chunk's last), or
    zeros past the chunk */
 #define RG_LOADV(v, p) ((v) < nv ? RG_LOAD(v, p) : (v) == nv && part ? RG_LOAD_HALF(v, p) : (rgvec)(0.0f))
-/* one K step with the A vectors that LOADV(v) gives */
-#define RG_STEP(LOADV)                                                                                          \
+/* one K step on the first NA vectors of tokens, with the A vectors that LOADV(v) gives */
+#define RG_STEP(NA, LOADV)                                                                                      \
     {                                                                                                           \
         rgvec a[RG_V];                                                                                          \
-        _Pragma("unroll") for (int v = 0; v < RG_V; v++) a[v] = LOADV;                                          \
+        _Pragma("unroll") for (int v = 0; v < (NA); v++) a[v] = LOADV;                                          \
         _Pragma("unroll") for (int r = 0; r < RG_NF; r++) {                                                     \
             const rgvec f = (rgvec)(RG_W(r, k));                                                                \
-            _Pragma("unroll") for (int v = 0; v < RG_V; v++) acc[r][v] = fma(f, a[v], acc[r][v]);               \
+            _Pragma("unroll") for (int v = 0; v < (NA); v++) acc[r][v] = fma(f, a[v], acc[r][v]);               \
         }                                                                                                       \
     }
+/* the K loop of a work-item with NA vectors of real tokens, the last maybe half */
+#define RG_TAIL(NA) else if (nv + part == (NA)) for (int k = 0; k < K; k++, A += w) RG_STEP(NA, RG_LOADV(v, A))
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N, const int K, const int Tp,
-                 const int ch, const float beta, __global const float *bias, const int act)
+                 const int ch, const int rows, const float beta, __global const float *bias, const int act)
 {
     const int c0 = get_group_id(2) * ch, w = min(ch, Tp - c0);
     const int t0 = get_group_id(0) * RG_TT, n0 = get_group_id(1) * RG_NF;
-    if (t0 >= w) return;
-    /* whole vectors inside the chunk, and whether one more holds its last 8 tokens */
-    const int nv = min(RG_V, (w - t0) / RG_VW), part = nv < RG_V && (w - t0) % RG_VW != 0;
+    const int real = min(w, (rows - c0 + 7) / 8 * 8); /* the chunk's real tokens, rounded up to 8 */
+    if (t0 >= real) return;
+    /* whole vectors of real tokens, and whether one more holds the last 8 */
+    const int nv = min(RG_V, (real - t0) / RG_VW), part = nv < RG_V && (real - t0) % RG_VW != 0;
     A += (size_t)c0 * K + t0;
     C += (size_t)c0 * N + t0;
     rgvec acc[RG_NF][RG_V];
@@ -429,11 +435,33 @@ void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N
         wr[r] = W + (size_t)n * K;
 #endif
     }
-    /* a work-item wholly inside its chunk (all but a chunk's last) loads without tests */
+    /* a work-item wholly inside its chunk's real tokens (all but a chunk's last) loads
+       without tests; the others multiply only the vectors that hold real tokens */
     if (nv == RG_V)
-        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_LOAD(v, A))
+        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_V, RG_LOAD(v, A))
+#if RG_V > 1
+    RG_TAIL(1)
+#endif
+#if RG_V > 2
+    RG_TAIL(2)
+#endif
+#if RG_V > 3
+    RG_TAIL(3)
+#endif
+#if RG_V > 4
+    RG_TAIL(4)
+#endif
+#if RG_V > 5
+    RG_TAIL(5)
+#endif
+#if RG_V > 6
+    RG_TAIL(6)
+#endif
+#if RG_V > 7
+    RG_TAIL(7)
+#endif
     else
-        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_LOADV(v, A))
+        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_V, RG_LOADV(v, A))
     #pragma unroll
     for (int r = 0; r < RG_NF; r++) {
         const int n = n0 + r;

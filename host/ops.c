@@ -646,12 +646,16 @@ static clipcl_status gemm_tile(ops *k, const ops_fm *L, size_t N, size_t K, cl_m
                      k->w_t != 0, w_half != 0, g->nf, g->tt, g->rt);
         if ((st = ocl_kernel(k->o, "gemm", opts, name, kern))) return st;
     }
-    const cl_int n = (cl_int)N, kd = (cl_int)K, tp = L->tp, ch = L->ch;
+    const cl_int n = (cl_int)N, kd = (cl_int)K, tp = L->tp, ch = L->ch, rows = L->rows;
     cl_mem b = bias ? bias : A; /* any valid buffer when act < 0: the kernel does not read it */
     const cl_int ea = bias ? act : -1;
-    if ((st = ocl_setargs(*kern, name, 10, OCL_A(A), OCL_A(W), OCL_A(C), OCL_A(n), OCL_A(kd), OCL_A(tp), OCL_A(ch),
-                          OCL_A(beta), OCL_A(b), OCL_A(ea))))
-        return st;
+    if (g->local)
+        st = ocl_setargs(*kern, name, 10, OCL_A(A), OCL_A(W), OCL_A(C), OCL_A(n), OCL_A(kd), OCL_A(tp), OCL_A(ch),
+                         OCL_A(beta), OCL_A(b), OCL_A(ea));
+    else
+        st = ocl_setargs(*kern, name, 11, OCL_A(A), OCL_A(W), OCL_A(C), OCL_A(n), OCL_A(kd), OCL_A(tp), OCL_A(ch),
+                         OCL_A(rows), OCL_A(beta), OCL_A(b), OCL_A(ea));
+    if (st) return st;
     const size_t w = (size_t)(ch < tp ? ch : tp), chunks = ((size_t)tp + ch - 1) / ch;
     size_t local[3] = {1, 1, 1};
     if (g->local) local[0] = (size_t)(g->tt / g->rt), local[1] = (size_t)(g->nf / g->rf);

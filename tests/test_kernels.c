@@ -612,14 +612,12 @@ START_TEST(test_patch_embed)
                         got[r * W + o] = x[ops_fm_at(&L, r, o, W)];
                     }
             check_close(got, want, (size_t)B * T * W, 1e-5, "patch embedding");
-            /* the class tokens' and the padding's patch columns are zeros, so the padding's
-               embeddings are too */
+            /* the class tokens' and the padding's patch columns are zeros (the padding's
+               embeddings are whatever the GEMM leaves there: nothing reads them) */
             for (int t = 0; t < L.tp; t++)
                 for (int i = 0; i < Kd; i++)
                     if (t >= B * T || t % T == 0)
                         ck_assert_msg(pat[ops_fm_at(&L, t, i, Kd)] == 0.0f, "patch column of token %d", t);
-            for (int t = B * T; t < L.tp; t++)
-                for (int o = 0; o < W; o++) ck_assert(x[ops_fm_at(&L, t, o, W)] == 0.0f);
             free(pix), free(w), free(wt), free(cls), free(pos), free(junk), free(x), free(pat), free(want), free(got);
             ocl_release(O, &dpix), ocl_release(O, &dw), ocl_release(O, &dc), ocl_release(O, &dpos);
             ocl_release(O, &dpat), ocl_release(O, &dx);
