@@ -362,10 +362,19 @@ void gemm_fm_tile(__global const float *A, wptr W, __global float *C, const int 
 #endif
 #define RG_V (RG_TT / RG_VW)
 
-static inline float8 rg_epilogue8(float8 v, __global const float *bias, int n, int act)
-{
-    return act < 0 ? v : (float8)(sg_epilogue4(v.lo, bias, n, act), sg_epilogue4(v.hi, bias, n, act));
-}
+/* sg_epilogue on a vector of tokens of feature n, with the vector forms of exp and erf: the
+ * lane-by-lane form took 6 % of a ViT-B/32 image batch on PoCL (fc1's GELU, 15 M values) */
+#define RG_EPILOGUE(T)                                                                                          \
+    static inline T rg_epilogue_##T(T v, __global const float *bias, int n, int act)                           \
+    {                                                                                                           \
+        if (act < 0) return v;                                                                                  \
+        v += bias[n];                                                                                           \
+        if (act == ACT_QUICK_GELU) return v * (1.0f / (1.0f + exp(-1.702f * v)));                              \
+        if (act == ACT_GELU) return 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));                          \
+        return v;                                                                                               \
+    }
+RG_EPILOGUE(float8)
+#define rg_epilogue8 rg_epilogue_float8
 
 #if RG_VW == 16
 typedef float16 rgvec;
@@ -374,10 +383,8 @@ typedef float16 rgvec;
 /* the first 8 tokens of vector i, the rest zeros */
 #define RG_LOAD_HALF(i, p) ((float16)(vload8(2 * (i), (p)), (float8)(0.0f)))
 #define RG_LO(x) ((x).lo)
-static inline float16 rg_epilogue(float16 v, __global const float *bias, int n, int act)
-{
-    return act < 0 ? v : (float16)(rg_epilogue8(v.lo, bias, n, act), rg_epilogue8(v.hi, bias, n, act));
-}
+RG_EPILOGUE(float16)
+#define rg_epilogue rg_epilogue_float16
 #elif RG_VW == 8
 typedef float8 rgvec;
 #define RG_LOAD(i, p) vload8((i), (p))
