@@ -145,15 +145,26 @@ void attention(__global const float *qkv, __global const float *bias, __global f
 
 #if ATT_VW == 16
 typedef float16 kvec;
+typedef int16 kint;
 #define KLOAD(i, p) vload16(i, p)
 #define KSTORE(v, i, p) vstore16(v, i, p)
+#define KLANES ((kint)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#define KRED(f, v) KRED8(f, f((v).lo, (v).hi))
 #elif ATT_VW == 8
 typedef float8 kvec;
+typedef int8 kint;
 #define KLOAD(i, p) vload8(i, p)
 #define KSTORE(v, i, p) vstore8(v, i, p)
+#define KLANES ((kint)(0, 1, 2, 3, 4, 5, 6, 7))
+#define KRED(f, v) KRED8(f, v)
 #else
 #error "ATT_VW must be 8 or 16"
 #endif
+
+/* a vector's lanes folded with f (fmax or ADD), halves first */
+#define KRED8(f, v) KRED4(f, f((v).lo, (v).hi))
+#define KRED4(f, v) f(f((v).x, (v).y), f((v).z, (v).w))
+#define ADD(a, b) ((a) + (b))
 
 #if HEAD_DIM % ATT_VW == 0
 #define NV (HEAD_DIM / ATT_VW)
@@ -220,6 +231,7 @@ void attention(__global const float *qkv, __global const float *bias, __global f
             const int n = causal ? min(nk, q0 + i - k0 + 1) : nk;
             if (n <= 0) continue;
             const int nv = (n + ATT_VW - 1) / ATT_VW;
+            kvec mxv = (kvec)(-INFINITY);
             for (int v = 0; v < nv; v++) {
                 kvec s0 = (kvec)(qb[i]), s1 = (kvec)0.0f, s2 = (kvec)0.0f, s3 = (kvec)0.0f;
                 int d = 0;
@@ -230,17 +242,20 @@ void attention(__global const float *qkv, __global const float *bias, __global f
                     s3 += q[i][d + 3] * KLOAD(v, kt[d + 3]);
                 }
                 for (; d < HEAD_DIM; d++) s0 += q[i][d] * KLOAD(v, kt[d]);
-                KSTORE((s0 + s1) + (s2 + s3), v, p);
+                /* keys past n (the chunk's end or the causal mask) score -inf: weight 0 */
+                const kvec s = select((s0 + s1) + (s2 + s3), (kvec)(-INFINITY), KLANES >= (kint)(n - v * ATT_VW));
+                mxv = fmax(mxv, s);
+                KSTORE(s, v, p);
             }
-            float mx = -INFINITY;
-            for (int j = 0; j < n; j++) mx = fmax(mx, p[j]);
-            const float mnew = fmax(m[i], mx);
+            const float mnew = fmax(m[i], KRED(fmax, mxv));
             const float corr = exp(m[i] - mnew); /* exp(-inf) = 0 on the first chunk */
-            /* a vector at a time; entries past n are never read */
-            for (int v = 0; v < nv; v++) KSTORE(exp(KLOAD(v, p) - mnew), v, p);
-            float sum = 0.0f;
-            for (int j = 0; j < n; j++) sum += p[j];
-            l[i] = l[i] * corr + sum;
+            kvec sumv = (kvec)(0.0f);
+            for (int v = 0; v < nv; v++) {
+                const kvec e = exp(KLOAD(v, p) - mnew);
+                sumv += e;
+                KSTORE(e, v, p);
+            }
+            l[i] = l[i] * corr + KRED(ADD, sumv);
             vec a[NV];
             for (int c = 0; c < NV; c++) a[c] = VLOAD(c, acc[i]) * corr;
             for (int j = 0; j < n; j++) {
