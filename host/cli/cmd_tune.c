@@ -494,9 +494,9 @@ static void tower_shapes(tuner *t, const tower_cfg *c, int E, int vision, int B)
     add_shape(t, rows, I, W, 0.0f, 1, B, per, what);
     snprintf(what, sizeof what, "%s fc2 b%d", name, B);
     add_shape(t, rows, W, I, 1.0f, 1, B, per, what);
-    if (vision) {
+    if (vision) { /* on the blocks' layout too, over every token (zeros at the class tokens) */
         snprintf(what, sizeof what, "image patches b%d", B);
-        add_shape(t, rows - B, W, (size_t)c->channels * c->patch_size * c->patch_size, 0.0f, 0, B, 1.0 / B, what);
+        add_shape(t, rows, W, (size_t)c->channels * c->patch_size * c->patch_size, 0.0f, 1, B, 1.0 / B, what);
     }
     snprintf(what, sizeof what, "%s proj b%d", name, B);
     add_shape(t, (size_t)B, (size_t)E, W, 0.0f, 0, B, 1.0 / B, what);
