@@ -414,8 +414,18 @@ typedef float8 rgvec;
             _Pragma("unroll") for (int v = 0; v < (NA); v++) acc[r][v] = fma(f, a[v], acc[r][v]);               \
         }                                                                                                       \
     }
-/* the K loop of a work-item with NA vectors of real tokens, the last maybe half */
-#define RG_TAIL(NA) else if (nv + part == (NA)) for (int k = 0; k < K; k++, A += w) RG_STEP(NA, RG_LOADV(v, A))
+/* the K loop over NA vectors of tokens, the last of them half (its first 8 tokens) when H:
+   which vector loads what is known when the kernel is compiled, so the loop has no tests */
+#define RG_LOOP(NA, H)                                                                                          \
+    for (int k = 0; k < K; k++, A += w) RG_STEP(NA, (H) && v == (NA) - 1 ? RG_LOAD_HALF(v, A) : RG_LOAD(v, A))
+/* the loops of a work-item with NA vectors that hold real tokens */
+#define RG_TAIL(NA)                                                                                             \
+    else if (nv + part == (NA)) {                                                                               \
+        if (part)                                                                                               \
+            RG_LOOP(NA, 1)                                                                                      \
+        else                                                                                                    \
+            RG_LOOP(NA, 0)                                                                                      \
+    }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N, const int K, const int Tp,
@@ -442,10 +452,10 @@ void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N
         wr[r] = W + (size_t)n * K;
 #endif
     }
-    /* a work-item wholly inside its chunk's real tokens (all but a chunk's last) loads
-       without tests; the others multiply only the vectors that hold real tokens */
+    /* a work-item wholly inside its chunk's real tokens (all but a chunk's last), or with
+       fewer vectors that hold some, the last maybe half: a loop made for each case */
     if (nv == RG_V)
-        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_V, RG_LOAD(v, A))
+        RG_LOOP(RG_V, 0)
 #if RG_V > 1
     RG_TAIL(1)
 #endif
@@ -467,8 +477,8 @@ void gemm_fm_reg(__global const float *A, wptr W, __global float *C, const int N
 #if RG_V > 7
     RG_TAIL(7)
 #endif
-    else
-        for (int k = 0; k < K; k++, A += w) RG_STEP(RG_V, RG_LOADV(v, A))
+    else /* nv == RG_V - 1 and the last vector half: the only case left */
+        RG_LOOP(RG_V, 1)
     #pragma unroll
     for (int r = 0; r < RG_NF; r++) {
         const int n = n0 + r;
