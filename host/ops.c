@@ -40,6 +40,10 @@ static int env_tokens(const char *name, unsigned long max, int *out)
     return 1;
 }
 
+/* Tokens per feature-major chunk unless the CPU form of the tiled GEMM wants its own (see
+ * ops_set_tile): gemm_rows, one chunk (0) on GPUs. */
+static int default_chunk(const ops *k) { return (int)(k->gemm_rows < 65536 ? k->gemm_rows : 65536); }
+
 clipcl_status ops_init(ops *k, ocl *o)
 {
     clipcl_status st;
@@ -61,7 +65,7 @@ clipcl_status ops_init(ops *k, ocl *o)
        reduction over 128 items is 7 such rounds. 16 items: norms 26 -> 16 ms per ViT-B/32
        image batch of 8 (bench/NOTES.md, sixth session). */
     k->norm_wg = o->info.is_cpu ? NORM_WG_CPU : NORM_WG_GPU;
-    k->fm_chunk = (int)(k->gemm_rows < 65536 ? k->gemm_rows : 65536);
+    k->fm_chunk = default_chunk(k);
     cl_uint align_bits = 0; /* sub-buffer origins must be multiples of this */
     if (clGetDeviceInfo(o->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) == CL_SUCCESS)
         k->sub_align = align_bits / 8;
@@ -618,7 +622,7 @@ void ops_set_tile(ops *k, const ops_tile *t)
        AVX-512, 6 x 64 per work-item, ViT-B/32 batch 8: GEMMs 4-15 % faster than in chunks of
        128 (bench/NOTES.md, tenth session). */
     const int cpu_wide = k->o && k->o->info.is_cpu && !t->local && t->min_tokens > 0 && t->tt >= 64;
-    if (!k->rows_forced) k->fm_chunk = cpu_wide ? t->tt : (int)(k->gemm_rows < 65536 ? k->gemm_rows : 65536);
+    if (!k->rows_forced) k->fm_chunk = cpu_wide ? t->tt : default_chunk(k);
 }
 
 /* cl/gemm.cl's gemm_fm_tile (GPUs) or gemm_fm_reg (CPUs) over every chunk in one launch. */

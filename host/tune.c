@@ -113,7 +113,10 @@ typedef struct tune_row {
     const char *params;
 } tune_row;
 
-/* First matching row wins; every row with its label is applied. Keep the default last.
+/* Each kernel's parameters come from the first row that matches the device and names that
+ * kernel, so a narrower row above a broader one (pocl-avx512 above pocl-cpu) gives only what
+ * it names and the broader row the rest; the first matching row's label names the result.
+ * Keep the default last.
  *
  * PoCL on CPUs: CLBlast 1.5.3 knows no AMD or PoCL CPU and falls back to generic parameters
  * made for GPUs, which ran ViT-B/32's products at 3-12 GFLOP/s here. The row below is kernel 1
@@ -150,15 +153,8 @@ static const tune_row table[] = {
        GEMM with 6 features x 64 tokens in vectors of 16 per work-item (24 of the 32 zmm
        registers) ran ViT-B/32's block products at batch 8 at 175-193 GFLOP/s against 97 with
        the AVX2 set below and 48 with the Xgemm row (bench/NOTES.md, tenth session). The other
-       kernels as on AVX2 CPUs. */
-    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "Xgemm",
-     "GEMMK=1 KREG=2 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
-    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "ClipclGemm", "SMALL_TOKENS=0"},
+       kernels from the pocl-cpu rows. */
     {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "ClipclTile", "MIN_TOKENS=1 LOCAL=0 NF=6 TT=64 RF=6 RT=16 KB=1"},
-    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "XgemmDirect",
-     "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=1 VWND=1 WGD=16"},
-    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE=0"},
-    {"pocl-avx512", POCL, NULL, ROW_CPU, 16, "Padtranspose", "PADTRA_PAD=1 PADTRA_TILE=16 PADTRA_WPT=1"},
     {"pocl-cpu", POCL, NULL, ROW_CPU, 0, "Xgemm",
      "GEMMK=1 KREG=2 KWG=1 KWI=1 MDIMA=2 MDIMC=2 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 STRM=0 STRN=0 VWM=8 VWN=1"},
     /* clipcl's own kernel for few tokens (cl/gemm.cl) is a GPU design: local-memory tiles and
@@ -198,10 +194,10 @@ const char *tune_builtin(const clipcl_device_info *d, tune_set *out)
     const char *label = NULL;
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         const tune_row *r = &table[i];
-        if (label ? strcmp(r->label, label) != 0 : !row_matches(r, d)) continue;
-        label = r->label;
+        if (!row_matches(r, d)) continue;
+        if (!label) label = r->label;
         int k = tune_kernel_index(r->kernel);
-        if (k >= 0 && tune_parse(k, r->params, out->v[k]) == CLIPCL_OK) out->have[k] = 1;
+        if (k >= 0 && !out->have[k] && tune_parse(k, r->params, out->v[k]) == CLIPCL_OK) out->have[k] = 1;
     }
     err_clear();
     return label ? label : "default";
